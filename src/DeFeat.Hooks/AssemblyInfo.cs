@@ -1,0 +1,1 @@
+// DeFeat.Hooks: taps, frozen teacher, proposal delivery, distiller (being implemented).

@@ -1,0 +1,54 @@
+namespace DeFeat.Losses.Proposals;
+
+/// <summary>
+/// Weights and temperatures of <see cref="DecoupledProposalKdLoss"/>. Defaults follow the official config:
+/// β_obj = β_bg = 2, T_obj = T_bg = 1. Unlike the official code, <see cref="BackgroundTemperature"/> is honoured.
+/// </summary>
+public sealed record DecoupledProposalKdLossOptions
+{
+    private readonly double objectWeight = 2.0;
+    private readonly double backgroundWeight = 2.0;
+    private readonly double objectTemperature = 1.0;
+    private readonly double backgroundTemperature = 1.0;
+    private readonly int? backgroundIndex;
+
+    /// <summary>β_obj, the weight of the positive-proposal KL term; finite, ≥ 0. Default 2.</summary>
+    public double ObjectWeight
+    {
+        get => objectWeight;
+        init => objectWeight = Guard.NonNegative(value, nameof(ObjectWeight));
+    }
+
+    /// <summary>β_bg, the weight of the background-proposal KL term; finite, ≥ 0. Default 2.</summary>
+    public double BackgroundWeight
+    {
+        get => backgroundWeight;
+        init => backgroundWeight = Guard.NonNegative(value, nameof(BackgroundWeight));
+    }
+
+    /// <summary>T_obj, the softmax temperature for positive proposals; finite, &gt; 0. Default 1.</summary>
+    public double ObjectTemperature
+    {
+        get => objectTemperature;
+        init => objectTemperature = Guard.Positive(value, nameof(ObjectTemperature));
+    }
+
+    /// <summary>T_bg, the softmax temperature for background proposals; finite, &gt; 0. Default 1.</summary>
+    public double BackgroundTemperature
+    {
+        get => backgroundTemperature;
+        init => backgroundTemperature = Guard.Positive(value, nameof(BackgroundTemperature));
+    }
+
+    /// <summary>
+    /// The label index of the background class, in [0, K]; <c>null</c> (the default) means the last logit column
+    /// (index K of K + 1 columns, the mmdetection convention).
+    /// </summary>
+    public int? BackgroundIndex
+    {
+        get => backgroundIndex;
+        init => backgroundIndex = value is null or >= 0
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(BackgroundIndex), value, $"{nameof(BackgroundIndex)} must be >= 0 or null; got {value}.");
+    }
+}
