@@ -49,7 +49,8 @@ public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IRea
     /// <param name="options">λ_obj and λ_bg; null = <see cref="DecoupledFeatureLossOptions.Coco"/> (4 / 16).</param>
     /// <param name="adapters">
     /// Per-level adaptation layers applied to the student features before the comparison, or null when the student
-    /// and teacher features already have the same channel counts. They become submodules of this loss.
+    /// and teacher features already have the same channel counts. They become submodules of this loss: they move with
+    /// <c>to(...)</c>, appear in <c>parameters()</c> / <c>state_dict()</c>, and are disposed with it.
     /// </param>
     public DecoupledFeatureLoss(DecoupledFeatureLossOptions? options = null, FeatureAdapters? adapters = null)
         : base(nameof(DecoupledFeatureLoss))
