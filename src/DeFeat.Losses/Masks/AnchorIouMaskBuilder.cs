@@ -8,7 +8,7 @@ namespace DeFeat.Losses.Masks;
 /// Imitation"). Anchors are laid out as in mmdetection v2 (see <see cref="AnchorIouMaskOptions"/>: centred on
 /// (j·s, i·s), offset 0). For each GT box, m = its largest IoU over all anchors of all levels; a cell of a level is 1
 /// where at least one of its anchors has IoU &gt; φ·m with at least one GT box of that image
-/// (φ = <see cref="AnchorIouMaskOptions.IouFactor"/>), else 0. A GT box overlapping no anchor (m = 0) marks nothing.
+/// (φ = <see cref="AnchorIouMaskOptions.IouFactor"/>), else 0. A GT box overlapping no anchor, or of zero area (m = 0), marks nothing.
 /// IoU uses areas (x2−x1)(y2−y1) without mmdetection v1's +1. Unlike the DeFeat rule a box can mark several levels.
 /// Cost: O(N·H·W·K) time and memory per level (K anchors per cell), the IoU matrix computed twice per level (once
 /// for the maxima, once for the masks) so that only one level's matrix is alive at a time.
