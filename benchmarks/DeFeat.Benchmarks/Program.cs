@@ -1,2 +1,28 @@
-// Placeholder entry point until the benchmarks land (issue 5).
-Console.WriteLine("DeFeat benchmarks: not yet implemented.");
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+// Two flags of our own, taken out before BenchmarkSwitcher parses the rest (--filter, --job, --exporters, ...):
+//   --inprocess  run the benchmarks in this process (InProcessEmitToolchain): no SDK needed, e.g. on a GPU machine
+//                that only has a published self-contained build;
+//   --quick      1 launch, 1 warm-up, 3 measured iterations: for the heavy 1333×800 cases on a small machine.
+const string InProcessFlag = "--inprocess";
+const string QuickFlag = "--quick";
+
+var inProcess = args.Contains(InProcessFlag, StringComparer.OrdinalIgnoreCase);
+var quick = args.Contains(QuickFlag, StringComparer.OrdinalIgnoreCase);
+var switcherArgs = args
+    .Where(arg => !arg.Equals(InProcessFlag, StringComparison.OrdinalIgnoreCase) && !arg.Equals(QuickFlag, StringComparison.OrdinalIgnoreCase))
+    .ToArray();
+
+var job = quick
+    ? Job.Default.WithId("Quick").WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(3)
+    : Job.Default;
+if (inProcess)
+{
+    job = job.WithToolchain(InProcessEmitToolchain.Instance);
+}
+
+var config = ManualConfig.Create(DefaultConfig.Instance).AddJob(job.AsDefault());
+BenchmarkSwitcher.FromAssembly(typeof(DeFeat.Benchmarks.NeckLossForwardBenchmarks).Assembly).Run(switcherArgs, config);
