@@ -7,7 +7,7 @@ namespace DeFeat.Benchmarks.Official;
 /// The official DeFeat proposal KD (DeFeat.pytorch <c>KLDivergenceLoss</c>, KL-decouple), ported step by step as the
 /// baseline: background = <c>labels.max()</c>; the positive and background rows picked by boolean-mask indexing
 /// (a host synchronisation each, for the result's size); per set <c>kl_div(log_softmax(s/T), softmax(t/T), sum)</c>
-/// / rows · T². Only the temperature the official code really uses (T_obj, for both sets) is modelled.
+/// / rows · T² (PyTorch's default <c>log_target=False</c>, written out: TorchSharp's default is true). Only the temperature the official code really uses (T_obj, for both sets) is modelled.
 /// </summary>
 internal sealed class OfficialProposalKdLoss(double objectWeight, double backgroundWeight, double temperature)
 {
@@ -26,6 +26,6 @@ internal sealed class OfficialProposalKdLoss(double objectWeight, double backgro
     {
         var logP = nn.functional.log_softmax(student / temperature, 1);
         var q = nn.functional.softmax(teacher / temperature, 1);
-        return nn.functional.kl_div(logP, q, reduction: nn.Reduction.Sum) * (temperature * temperature) / student.shape[0];
+        return nn.functional.kl_div(logP, q, reduction: nn.Reduction.Sum, log_target: false) * (temperature * temperature) / student.shape[0];
     }
 }
