@@ -1,3 +1,4 @@
+using System.Reflection;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
@@ -30,6 +31,15 @@ if (inProcess || quick)
     }
 
     config = ManualConfig.Create(DefaultConfig.Instance).AddJob(job.AsDefault());
+}
+
+if (!inProcess)
+{
+    // The out-of-process toolchain builds a generated host project without Directory.Build.targets; MSBuild reads
+    // environment variables as properties, so this hands it the libLibTorchSharp fix (see GeneratedHost.targets).
+    var generatedHostTargets = typeof(Program).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(attribute => attribute.Key == "DeFeat.GeneratedHostTargets").Value;
+    Environment.SetEnvironmentVariable("CustomAfterMicrosoftCommonTargets", generatedHostTargets);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(DeFeat.Benchmarks.NeckLossForwardBenchmarks).Assembly).Run(switcherArgs, config);
