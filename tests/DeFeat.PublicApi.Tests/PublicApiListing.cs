@@ -32,7 +32,7 @@ internal static class PublicApiListing
     private static bool IsVisible(MemberInfo member) => member switch
     {
         MethodBase m => (m.IsPublic || m.IsFamily || m.IsFamilyOrAssembly) && !IsAccessor(m),
-        FieldInfo f => f.IsPublic || f.IsFamily || f.IsFamilyOrAssembly,
+        FieldInfo f => (f.IsPublic || f.IsFamily || f.IsFamilyOrAssembly) && !f.IsSpecialName,
         PropertyInfo p => p.GetAccessors(nonPublic: true).Any(a => a.IsPublic || a.IsFamily || a.IsFamilyOrAssembly),
         EventInfo e => e.AddMethod is { } add && (add.IsPublic || add.IsFamily),
         Type t => t.IsNestedPublic || t.IsNestedFamily,

@@ -41,7 +41,7 @@ public class PublicApiTests
         var offenders = Packages
             .SelectMany(a => a.GetExportedTypes())
             .SelectMany(t => t.GetMembers(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly)
-                .Where(m => m is not MethodBase { IsSpecialName: true } && m.Name.Contains('_', StringComparison.Ordinal))
+                .Where(m => m is not MethodBase { IsSpecialName: true } and not FieldInfo { IsSpecialName: true } && m.Name.Contains('_', StringComparison.Ordinal))
                 .Where(m => !MirrorsTorchSharp(m))
                 .Select(m => $"{t.FullName}.{m.Name}"))
             .ToList();
