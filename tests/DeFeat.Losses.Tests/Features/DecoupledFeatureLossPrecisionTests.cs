@@ -73,7 +73,7 @@ public class DecoupledFeatureLossPrecisionTests
         FeatureLossOracle.RelativeError(result.Background.ToDouble(), expectedBackground).Should().BeLessThanOrEqualTo(1e-5);
     }
 
-    [FeatureLossCudaFact]
+    [CudaFact]
     public void Cuda_float16_inputs_give_the_cpu_float32_result_on_the_device()
     {
         using var scope = torch.NewDisposeScope();

@@ -1,4 +1,5 @@
 using DeFeat.Losses.Proposals;
+using DeFeat.Losses.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -287,7 +288,7 @@ public class DecoupledProposalKdLossTests
         halfStudent.grad!.isfinite().all().ToBoolean().Should().BeTrue();
     }
 
-    [CudaOnlyFact]
+    [CudaFact]
     public void Runs_on_cuda_and_matches_the_cpu_result()
     {
         using var scope = torch.NewDisposeScope();

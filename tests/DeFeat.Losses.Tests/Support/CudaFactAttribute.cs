@@ -1,11 +1,11 @@
 using TorchSharp;
 
-namespace DeFeat.Losses.Tests.Proposals;
+namespace DeFeat.Losses.Tests.Support;
 
 /// <summary>A <see cref="FactAttribute"/> that skips its test (with a reason) when no CUDA device is available.</summary>
-public sealed class CudaOnlyFactAttribute : FactAttribute
+public sealed class CudaFactAttribute : FactAttribute
 {
-    public CudaOnlyFactAttribute()
+    public CudaFactAttribute()
     {
         if (!torch.cuda.is_available())
         {
