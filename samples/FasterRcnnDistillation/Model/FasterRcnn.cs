@@ -1,0 +1,94 @@
+using FasterRcnnDistillation.Data;
+using FasterRcnnDistillation.Evaluation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FasterRcnnDistillation.Model;
+
+/// <summary>
+/// Faster R-CNN with FPN: <c>backbone</c> (ResNet-style) → <c>neck</c> (FPN, P2..P6) → <c>rpn</c> →
+/// <c>roi_head</c>. forward: images [B, 3, H, W] in [0, 1] → P2..P6. Knows nothing about distillation.
+/// </summary>
+public sealed class FasterRcnn : nn.Module<Tensor, Tensor[]>
+{
+    private readonly ResNetBackbone backbone;
+    private readonly FeaturePyramid neck;
+    private readonly RegionProposalNetwork rpn;
+    private readonly RoiHead roi_head;
+
+    public FasterRcnn(DetectorConfig config)
+        : base(nameof(FasterRcnn))
+    {
+        Config = config;
+        backbone = new ResNetBackbone("backbone", config.BlockCounts, config.BaseWidth);
+        neck = new FeaturePyramid("neck", backbone.OutChannels, config.FpnChannels);
+        rpn = new RegionProposalNetwork("rpn", config.FpnChannels, config);
+        roi_head = new RoiHead("roi_head", config.FpnChannels, config);
+        RegisterComponents();
+    }
+
+    public DetectorConfig Config { get; }
+
+    public RoiHead RoiHead => roi_head;
+
+    public override Tensor[] forward(Tensor images)
+        => neck.call(backbone.call((images - 0.45) / 0.25));
+
+    /// <summary>
+    /// One training forward: features, the four detector losses (rpn_cls, rpn_reg, rcnn_cls, rcnn_reg; 0-D tensors),
+    /// the sampled RoIs and their logits.
+    /// </summary>
+    public TrainingOutput TrainingForward(DetectionBatch batch)
+    {
+        var features = call(batch.Images);
+        var (objectness, deltas) = rpn.call(features);
+        var anchors = rpn.AnchorsFor(features);
+        var (rpnCls, rpnReg) = rpn.Loss(anchors, objectness, deltas, batch.Boxes);
+        var proposals = rpn.Proposals(anchors, objectness, deltas, batch.Images.shape[2], batch.Images.shape[3], Config.RpnPostNmsTrain);
+        var targets = roi_head.Sample(proposals, batch.Boxes, batch.Labels);
+        var (logits, boxDeltas) = roi_head.call(features, targets.Rois);
+        var (rcnnCls, rcnnReg) = roi_head.Loss(logits, boxDeltas, targets);
+        var losses = new Dictionary<string, Tensor>
+        {
+            ["rpn_cls"] = rpnCls,
+            ["rpn_reg"] = rpnReg,
+            ["rcnn_cls"] = rcnnCls,
+            ["rcnn_reg"] = rcnnReg,
+        };
+        return new TrainingOutput(features, losses, targets, logits);
+    }
+
+    /// <summary>
+    /// Teacher-side sampling without losses: features P2..P6, RoIs sampled from this model's own proposals and the
+    /// GT (as in training), and this model's logits on them.
+    /// </summary>
+    public (Tensor[] Features, RoiTargets Rois, Tensor Logits) SampleRois(DetectionBatch batch)
+    {
+        var features = call(batch.Images);
+        var (objectness, deltas) = rpn.call(features);
+        var proposals = rpn.Proposals(rpn.AnchorsFor(features), objectness, deltas, batch.Images.shape[2], batch.Images.shape[3], Config.RpnPostNmsTrain);
+        var targets = roi_head.Sample(proposals, batch.Boxes, batch.Labels);
+        return (features, targets, roi_head.call(features, targets.Rois).Logits);
+    }
+
+    /// <summary>Detections for images [B, 3, H, W]; image indices start at <paramref name="firstImageIndex"/>.</summary>
+    public List<Detection> Detect(Tensor images, int firstImageIndex)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var features = call(images);
+        var (objectness, deltas) = rpn.call(features);
+        long height = images.shape[2], width = images.shape[3];
+        var proposals = rpn.Proposals(rpn.AnchorsFor(features), objectness, deltas, height, width, Config.RpnPostNmsTest);
+        var detections = new List<Detection>();
+        for (int i = 0; i < proposals.Length; i++)
+        {
+            detections.AddRange(roi_head.Detect(features, proposals[i], i, firstImageIndex + i, height, width));
+        }
+
+        return detections;
+    }
+}
+
+/// <summary>What a training forward produced: P2..P6, named losses, the sampled RoIs and their logits [R, K + 1].</summary>
+public sealed record TrainingOutput(Tensor[] Features, Dictionary<string, Tensor> Losses, RoiTargets Rois, Tensor RoiLogits);
