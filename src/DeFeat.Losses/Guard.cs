@@ -84,6 +84,14 @@ internal static class Guard
         }
     }
 
+    public static void MinimumSize(Tensor tensor, int dimension, long minimum, string name, string what)
+    {
+        if (tensor.shape[dimension] < minimum)
+        {
+            throw new ArgumentException($"{name} must have at least {minimum} {what} (size of dimension {dimension}); got shape {Shape(tensor)}.", name);
+        }
+    }
+
     public static string Shape(Tensor tensor) => Format(tensor.shape);
 
     public static string Format(IEnumerable<long> shape) => "[" + string.Join(", ", shape) + "]";

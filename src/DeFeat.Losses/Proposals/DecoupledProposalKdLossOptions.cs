@@ -1,8 +1,10 @@
 namespace DeFeat.Losses.Proposals;
 
 /// <summary>
-/// Weights and temperatures of <see cref="DecoupledProposalKdLoss"/>. Defaults follow the official config:
-/// β_obj = β_bg = 2, T_obj = T_bg = 1. Unlike the official code, <see cref="BackgroundTemperature"/> is honoured.
+/// Weights, temperatures, background index and label checking of <see cref="DecoupledProposalKdLoss"/>. Defaults
+/// follow the official config: β_obj = β_bg = 2, T_obj = T_bg = 1. Unlike the official code,
+/// <see cref="BackgroundTemperature"/> is honoured and the background class is an explicit index
+/// (<see cref="BackgroundIndex"/>) rather than the largest label found in the batch.
 /// </summary>
 public sealed record DecoupledProposalKdLossOptions
 {
@@ -51,4 +53,13 @@ public sealed record DecoupledProposalKdLossOptions
             ? value
             : throw new ArgumentOutOfRangeException(nameof(BackgroundIndex), value, $"{nameof(BackgroundIndex)} must be >= 0 or null; got {value}.");
     }
+
+    /// <summary>
+    /// Whether <see cref="DecoupledProposalKdLoss.forward"/> checks that every label is −1 (ignore) or a class index
+    /// in [0, K]. Default <c>true</c>. The check reads the labels' minimum and maximum back to the host in one
+    /// combined transfer: it is the only host synchronisation of the loss. Set it to <c>false</c> in a hot training
+    /// loop once the label pipeline is trusted; unchecked labels below −1 then count in neither set and labels above
+    /// K count as positive proposals.
+    /// </summary>
+    public bool ValidateLabels { get; init; } = true;
 }
