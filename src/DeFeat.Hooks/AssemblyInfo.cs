@@ -1,1 +1,0 @@
-// DeFeat.Hooks: taps, frozen teacher, proposal delivery, distiller (being implemented).

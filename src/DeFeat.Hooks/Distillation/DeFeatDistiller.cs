@@ -1,0 +1,237 @@
+using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.Recording;
+using DeFeat.Hooks.Schedules;
+using DeFeat.Hooks.Teacher;
+using DeFeat.Losses;
+using DeFeat.Losses.Adaptation;
+using DeFeat.Losses.Features;
+using DeFeat.Losses.Masks;
+using DeFeat.Losses.Proposals;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeFeat.Hooks.Distillation;
+
+/// <summary>
+/// DeFeat for any TorchSharp teacher/student detector pair, one training step at a time: it freezes the teacher, taps
+/// both necks (and optionally relays proposals between the RoI heads), and after the two forwards turns the recorded
+/// outputs into the named DeFeat losses.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Per step: run the teacher through <see cref="Teacher"/> (<c>distiller.Teacher.Run(() =&gt; teacher.call(x))</c>) and
+/// the student as usual — with teacher-sampled proposals the teacher first, with student-sampled proposals the student
+/// first — then call the distiller with the GT boxes and the image size. It builds the object masks at the recorded
+/// feature sizes (<see cref="DeFeatDistillerOptions.MaskBuilder"/>, strides = image height / feature height unless
+/// given), applies <see cref="DecoupledFeatureLoss"/> to the necks and <see cref="DecoupledProposalKdLoss"/> to the
+/// heads' classification logits with the sampler's labels, multiplies everything by the schedule's weight at
+/// <see cref="Step"/>, advances <see cref="Step"/> and forgets the recorded tensors.
+/// </para>
+/// <para>
+/// The distiller owns the adaptation layers: they (and only they) are its <c>parameters()</c>; give them to the
+/// student's optimiser and move the distiller with <c>to(...)</c> along with the student. Disposing the distiller
+/// removes every hook (or restores every swapped field); the teacher stays frozen.
+/// </para>
+/// <para>
+/// Memory: the recorded tensors are the models' own outputs, owned by the step's dispose scope; the distiller keeps
+/// no tensor past its call, and its intermediates (masks, per-level terms) are disposed inside it. With the documented
+/// loop (<c>using var scope = torch.NewDisposeScope();</c> per step) the live tensor count stays flat.
+/// </para>
+/// </remarks>
+public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize, DistillationLosses>
+{
+    private readonly DecoupledFeatureLoss featureLoss;
+    private readonly DecoupledProposalKdLoss proposalLoss;
+    private readonly List<IDisposable> attachments = [];
+    private readonly FeatureTap teacherNeck;
+    private readonly FeatureTap studentNeck;
+    private readonly FeatureTap? teacherHead;
+    private readonly FeatureTap? studentHead;
+    private readonly ProposalRelay? relay;
+    private readonly ObjectMaskBuilder maskBuilder;
+    private readonly KdWeightSchedule schedule;
+    private readonly int logitsOutput;
+
+    /// <summary>Freezes the teacher and attaches the taps (and the proposal relay) described by <paramref name="options"/>.</summary>
+    /// <param name="teacher">The teacher detector; it is frozen (eval, no gradients) here.</param>
+    /// <param name="student">The student detector; its mode and parameters are not touched.</param>
+    /// <param name="options">Paths, adaptation channels, loss weights, mask rule, strides, schedule, RoI heads.</param>
+    /// <exception cref="ArgumentNullException">An argument or a required option is null.</exception>
+    /// <exception cref="ArgumentException">
+    /// A path names no submodule (the message lists the nearest valid paths), a submodule cannot be wrapped, only one
+    /// of the channel lists is given, or a value is out of range.
+    /// </exception>
+    public DeFeatDistiller(nn.Module teacher, nn.Module student, DeFeatDistillerOptions options)
+        : base(nameof(DeFeatDistiller))
+    {
+        Guard.NotNull(teacher, nameof(teacher));
+        Guard.NotNull(student, nameof(student));
+        Options = Guard.NotNull(options, nameof(options));
+        if ((options.StudentChannels is null) != (options.TeacherChannels is null))
+        {
+            throw new ArgumentException(
+                $"{nameof(options)}.{nameof(options.StudentChannels)} and {nameof(options.TeacherChannels)} must both be given (adaptation layers) or both be null.",
+                nameof(options));
+        }
+
+        maskBuilder = options.MaskBuilder ?? new DeFeatMaskBuilder();
+        schedule = options.Schedule ?? new ConstantSchedule();
+        Teacher = new FrozenTeacher(teacher);
+        try
+        {
+            teacherNeck = Attach(new FeatureTap(teacher, options.TeacherNeckPath, options.TeacherTapMode));
+            studentNeck = Attach(new FeatureTap(student, options.StudentNeckPath, options.StudentTapMode));
+            if (options.RoiHeads is { } heads)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(heads.LogitsOutput, $"{nameof(options)}.{nameof(options.RoiHeads)}.{nameof(heads.LogitsOutput)}");
+                logitsOutput = heads.LogitsOutput;
+                teacherHead = Attach(new FeatureTap(teacher, heads.TeacherHeadPath, options.TeacherTapMode, heads.OutputSelector));
+                studentHead = Attach(new FeatureTap(student, heads.StudentHeadPath, options.StudentTapMode, heads.OutputSelector));
+                var teacherEnd = new RoiHeadEndpoint(teacher, heads.TeacherHeadPath, Guard.NotNull(heads.Adapter, nameof(heads.Adapter)), options.TeacherTapMode);
+                var studentEnd = new RoiHeadEndpoint(student, heads.StudentHeadPath, heads.StudentAdapter ?? heads.Adapter, options.StudentTapMode);
+                relay = Attach(heads.Sampling == ProposalSampling.Teacher
+                    ? new ProposalRelay(teacherEnd, studentEnd)
+                    : new ProposalRelay(studentEnd, teacherEnd));
+            }
+        }
+        catch
+        {
+            DisposeAttachments();
+            throw;
+        }
+
+        var adapters = options.StudentChannels is null ? null : new FeatureAdapters(options.StudentChannels, options.TeacherChannels!);
+        featureLoss = new DecoupledFeatureLoss(options.FeatureLoss, adapters);
+        proposalLoss = new DecoupledProposalKdLoss(options.ProposalLoss);
+        RegisterComponents();
+    }
+
+    /// <summary>The options the distiller was built with.</summary>
+    public DeFeatDistillerOptions Options { get; }
+
+    /// <summary>The frozen teacher: run its forward through <see cref="FrozenTeacher.Run{TResult}"/> each step.</summary>
+    public FrozenTeacher Teacher { get; }
+
+    /// <summary>The adaptation layers (registered under this module, trained with the student), or null without adaptation.</summary>
+    public FeatureAdapters? Adapters => featureLoss.Adapters;
+
+    /// <summary>
+    /// The step the schedule is evaluated at, starting at 0 and advanced by one per call; set it to resume training
+    /// or to count epochs instead of iterations.
+    /// </summary>
+    public long Step { get; set; }
+
+    /// <summary>Computes the DeFeat losses of the current step from what the taps recorded in the two forwards.</summary>
+    /// <param name="gtBoxes">One [N_i, 4] (x1, y1, x2, y2) floating-point tensor of GT boxes per image, in input pixels.</param>
+    /// <param name="imageSize">The input batch's (padded) size in pixels; used to derive the strides when none are given.</param>
+    /// <returns>The weighted named losses of this step.</returns>
+    /// <exception cref="InvalidOperationException">
+    /// A tap recorded nothing (a model did not run, or its parent calls the tapped submodule with <c>forward(...)</c>:
+    /// use <see cref="TapMode.Wrapper"/>), or the proposals were not relayed.
+    /// </exception>
+    /// <exception cref="ArgumentException">
+    /// Inconsistent shapes (level counts, sizes, channels), boxes, image size or strides; the message names them.
+    /// </exception>
+    public override DistillationLosses forward(IReadOnlyList<Tensor> gtBoxes, ImageSize imageSize)
+    {
+        try
+        {
+            return Compute(gtBoxes, imageSize);
+        }
+        finally
+        {
+            teacherNeck.Clear();
+            studentNeck.Clear();
+            teacherHead?.Clear();
+            studentHead?.Clear();
+            relay?.Clear();
+        }
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            DisposeAttachments();
+            featureLoss.Dispose();
+            proposalLoss.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private DistillationLosses Compute(IReadOnlyList<Tensor> gtBoxes, ImageSize imageSize)
+    {
+        Guard.Positive(imageSize.Height, $"{nameof(imageSize)}.{nameof(ImageSize.Height)}");
+        Guard.Positive(imageSize.Width, $"{nameof(imageSize)}.{nameof(ImageSize.Width)}");
+        var teacherFeatures = teacherNeck.Features;
+        var studentFeatures = studentNeck.Features;
+        var sizes = teacherFeatures.Select(feature => new FeatureMapSize((int)feature.shape[^2], (int)feature.shape[^1])).ToArray();
+        var strides = Options.Strides ?? sizes.Select(size => (double)imageSize.Height / size.Height).ToArray();
+        var weight = schedule.WeightAt(Step);
+
+        using var scope = torch.NewDisposeScope();
+        var masks = maskBuilder.Build(gtBoxes, sizes, strides)
+            .Select((mask, level) => mask.to(teacherFeatures[level].device))
+            .ToArray();
+        var neck = featureLoss.call(studentFeatures, teacherFeatures, masks);
+        var neckObject = neck.Object * weight;
+        var neckBackground = neck.Background * weight;
+        var total = neckObject + neckBackground;
+        Tensor? proposalObject = null;
+        Tensor? proposalBackground = null;
+        if (relay is not null)
+        {
+            var proposals = relay.Proposals;
+            if (!relay.Delivered)
+            {
+                throw new InvalidOperationException(
+                    $"The proposals of '{relay.SourceEndpoint.HeadPath}' never reached '{relay.TargetEndpoint.HeadPath}' this step: run "
+                    + "the model that samples the proposals first, then the other one, before calling the distiller.");
+            }
+
+            var proposal = proposalLoss.call(Logits(studentHead!), Logits(teacherHead!), proposals.Labels);
+            proposalObject = (proposal.Object * weight).MoveToOuterDisposeScope();
+            proposalBackground = (proposal.Background * weight).MoveToOuterDisposeScope();
+            total = total + proposalObject + proposalBackground;
+        }
+
+        Step++;
+        return new DistillationLosses(
+            neckObject.MoveToOuterDisposeScope(),
+            neckBackground.MoveToOuterDisposeScope(),
+            proposalObject,
+            proposalBackground,
+            total.MoveToOuterDisposeScope(),
+            weight);
+    }
+
+    private Tensor Logits(FeatureTap head)
+    {
+        var outputs = head.Features;
+        return logitsOutput < outputs.Count
+            ? outputs[logitsOutput]
+            : throw new ArgumentException(
+                $"{nameof(RoiHeadDistillationOptions.LogitsOutput)} is {logitsOutput}, but the RoI head at '{head.Path}' returned "
+                + $"{outputs.Count} tensor(s).",
+                nameof(RoiHeadDistillationOptions.LogitsOutput));
+    }
+
+    private T Attach<T>(T attachment)
+        where T : IDisposable
+    {
+        attachments.Add(attachment);
+        return attachment;
+    }
+
+    private void DisposeAttachments()
+    {
+        foreach (var attachment in attachments)
+        {
+            attachment.Dispose();
+        }
+
+        attachments.Clear();
+    }
+}

@@ -1,0 +1,71 @@
+using DeFeat.Losses;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeFeat.Hooks.Interception;
+
+/// <summary>A submodule found by its dotted path (as <c>named_modules()</c> names it), with its parent.</summary>
+internal sealed record ModulePath(string Path, nn.Module Module, nn.Module Parent, string ChildName)
+{
+    private const int SuggestionCount = 5;
+
+    /// <summary>Finds the submodule at <paramref name="path"/> under <paramref name="root"/>.</summary>
+    /// <exception cref="ArgumentException">
+    /// The path is empty or names no submodule; the message lists the (up to five) nearest valid paths.
+    /// </exception>
+    public static ModulePath Resolve(nn.Module root, string path, string argumentName)
+    {
+        Guard.NotNull(root, nameof(root));
+        Guard.NotNull(path, argumentName);
+        var parent = root;
+        nn.Module? current = root;
+        var segments = path.Split('.');
+        foreach (var segment in segments)
+        {
+            parent = current!;
+            current = segment.Length == 0
+                ? null
+                : parent.named_children().Where(child => child.name == segment).Select(child => child.module).FirstOrDefault();
+            if (current is null)
+            {
+                throw new ArgumentException(NotFoundMessage(root, path, argumentName), argumentName);
+            }
+        }
+
+        return new ModulePath(path, current!, parent, segments[^1]);
+    }
+
+    private static string NotFoundMessage(nn.Module root, string path, string argumentName)
+    {
+        var valid = root.named_modules().Select(entry => entry.name).Where(name => name.Length > 0).ToArray();
+        var nearest = valid
+            .OrderBy(name => name.StartsWith(path, StringComparison.Ordinal) || path.StartsWith(name + ".", StringComparison.Ordinal) ? 0 : 1)
+            .ThenBy(name => Distance(path, name))
+            .ThenBy(name => name, StringComparer.Ordinal)
+            .Take(SuggestionCount)
+            .ToArray();
+        var listing = nearest.Length == 0 ? "the module has no submodules" : "nearest valid paths: " + string.Join(", ", nearest.Select(name => $"'{name}'"));
+        return $"{argumentName} '{path}' names no submodule of {root.GetType().Name} (paths are dotted named_modules() names, "
+            + $"e.g. 'neck' or 'backbone.layer3'); {listing}.";
+    }
+
+    /// <summary>Levenshtein edit distance.</summary>
+    private static int Distance(string first, string second)
+    {
+        var previous = Enumerable.Range(0, second.Length + 1).ToArray();
+        var current = new int[second.Length + 1];
+        for (var i = 1; i <= first.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= second.Length; j++)
+            {
+                var substitution = previous[j - 1] + (first[i - 1] == second[j - 1] ? 0 : 1);
+                current[j] = Math.Min(substitution, Math.Min(previous[j], current[j - 1]) + 1);
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[second.Length];
+    }
+}

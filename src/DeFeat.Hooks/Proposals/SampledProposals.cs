@@ -1,0 +1,14 @@
+using static TorchSharp.torch;
+
+namespace DeFeat.Hooks.Proposals;
+
+/// <summary>The proposals one RoI head was given in a step, as its sampler produced them.</summary>
+/// <param name="Rois">
+/// The sampled RoIs in whatever layout the detector's RoI head takes (commonly [R, 5]: batch index, x1, y1, x2, y2 in
+/// input-image pixels); handed on unchanged.
+/// </param>
+/// <param name="Labels">
+/// The sampler's label of each RoI, [R] int64: an object class, the background index, or −1 (ignored), as
+/// <see cref="Losses.Proposals.DecoupledProposalKdLoss"/> expects.
+/// </param>
+public sealed record SampledProposals(Tensor Rois, Tensor Labels);

@@ -1,0 +1,213 @@
+using DeFeat.Hooks.Distillation;
+using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.Recording;
+using DeFeat.Hooks.Schedules;
+using DeFeat.Hooks.Tests.Support;
+using DeFeat.Hooks.Tests.Toys;
+using DeFeat.Losses.Features;
+using DeFeat.Losses.Masks;
+using DeFeat.Losses.Proposals;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeFeat.Hooks.Tests.Distillation;
+
+public class DeFeatDistillerTests
+{
+    private static readonly ImageSize Size = new(16, 16);
+
+    private static Tensor[] GtBoxes() =>
+    [
+        torch.tensor(new float[,] { { 1, 2, 9, 11 }, { 4, 4, 6, 7 } }),
+        torch.zeros(0, 4),
+    ];
+
+    private static DeFeatDistillerOptions TwoStageOptions(TapMode mode, ProposalSampling sampling) => new()
+    {
+        TeacherNeckPath = "neck",
+        StudentNeckPath = "neck",
+        TeacherTapMode = mode,
+        StudentTapMode = mode,
+        StudentChannels = [8, 8],
+        TeacherChannels = [16, 16],
+        Schedule = new LinearDecaySchedule(10),
+        RoiHeads = new()
+        {
+            TeacherHeadPath = "roi_head",
+            StudentHeadPath = "roi_head",
+            Adapter = new RoiHeadArgumentAdapter(1, 2),
+            Sampling = sampling,
+        },
+    };
+
+    [Theory]
+    [InlineData(CallStyle.Call, TapMode.Hook, ProposalSampling.Teacher)]
+    [InlineData(CallStyle.Forward, TapMode.Wrapper, ProposalSampling.Teacher)]
+    [InlineData(CallStyle.Call, TapMode.Hook, ProposalSampling.Student)]
+    public void Two_stage_losses_equal_the_loss_modules_called_by_hand(CallStyle style, TapMode mode, ProposalSampling sampling)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new TwoStageToy(8, seed: 1, style);
+        using var student = new TwoStageToy(4, seed: 2, style);
+        using var distiller = new DeFeatDistiller(teacher, student, TwoStageOptions(mode, sampling)) { Step = 3 };
+        var images = torch.randn(2, 3, 16, 16);
+        var gtBoxes = GtBoxes();
+
+        if (sampling == ProposalSampling.Teacher)
+        {
+            distiller.Teacher.Run(() => teacher.call(images));
+            student.call(images);
+        }
+        else
+        {
+            student.call(images);
+            distiller.Teacher.Run(() => teacher.call(images));
+        }
+
+        var kd = distiller.call(gtBoxes, Size);
+
+        // By hand: masks at the neck sizes 8×8 and 4×4 with strides 16/8 = 2 and 16/4 = 4, then the two loss modules.
+        var masks = new DeFeatMaskBuilder().Build(gtBoxes, [new FeatureMapSize(8, 8), new FeatureMapSize(4, 4)], [2.0, 4.0]);
+        var neck = new DecoupledFeatureLoss(adapters: distiller.Adapters).call(student.Neck.LastOutput, teacher.Neck.LastOutput, masks);
+        var sampler = sampling == ProposalSampling.Teacher ? teacher : student;
+        var proposal = new DecoupledProposalKdLoss().call(student.RoiHead.LastLogits!, teacher.RoiHead.LastLogits!, sampler.RoiHead.LastLabels!);
+        const double weight = 0.7; // linear decay 1 − 3/10
+
+        kd.Weight.Should().BeApproximately(weight, 1e-12);
+        Value(kd.NeckObject).Should().BeApproximately(weight * Value(neck.Object), 1e-6);
+        Value(kd.NeckBackground).Should().BeApproximately(weight * Value(neck.Background), 1e-6);
+        Value(kd.ProposalObject!).Should().BeApproximately(weight * Value(proposal.Object), 1e-6);
+        Value(kd.ProposalBackground!).Should().BeApproximately(weight * Value(proposal.Background), 1e-6);
+        Value(kd.Total).Should().BeApproximately(weight * (Value(neck.Total) + Value(proposal.Total)), 1e-5);
+        Value(neck.Object).Should().BeGreaterThan(0);
+        Value(proposal.Total).Should().BeGreaterThan(0);
+        distiller.Step.Should().Be(4);
+        kd.ToDictionary().Keys.Should().Equal("neck_object", "neck_background", "proposal_object", "proposal_background", "total");
+    }
+
+    [Theory]
+    [InlineData(CallStyle.Call, TapMode.Hook)]
+    [InlineData(CallStyle.Forward, TapMode.Wrapper)]
+    public void One_stage_losses_equal_the_feature_loss_called_by_hand(CallStyle style, TapMode mode)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new OneStageToy(4, style);
+        using var student = new OneStageToy(4, style);
+        using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        {
+            TeacherNeckPath = "neck",
+            StudentNeckPath = "neck",
+            TeacherTapMode = mode,
+            StudentTapMode = mode,
+            FeatureLoss = DecoupledFeatureLossOptions.Voc,
+            Strides = [2.0, 4.0],
+        });
+        var images = torch.randn(2, 3, 16, 16);
+        var gtBoxes = GtBoxes();
+
+        distiller.Teacher.Run(() => teacher.call(images));
+        student.call(images);
+        var kd = distiller.call(gtBoxes, Size);
+
+        var (t1, t2) = teacher.Neck.LastOutput;
+        var (s1, s2) = student.Neck.LastOutput;
+        var masks = new DeFeatMaskBuilder().Build(gtBoxes, [new FeatureMapSize(8, 8), new FeatureMapSize(4, 4)], [2.0, 4.0]);
+        var neck = new DecoupledFeatureLoss(DecoupledFeatureLossOptions.Voc).call([s1, s2], [t1, t2], masks);
+
+        distiller.Adapters.Should().BeNull();
+        distiller.parameters().Should().BeEmpty();
+        kd.Weight.Should().Be(1.0);
+        Value(kd.NeckObject).Should().BeApproximately(Value(neck.Object), 1e-6);
+        Value(kd.NeckBackground).Should().BeApproximately(Value(neck.Background), 1e-6);
+        Value(kd.Total).Should().BeApproximately(Value(neck.Total), 1e-6);
+        kd.ProposalObject.Should().BeNull();
+        kd.ProposalBackground.Should().BeNull();
+        kd.ToDictionary().Keys.Should().Equal("neck_object", "neck_background", "total");
+    }
+
+    [Fact]
+    public void Gradients_reach_the_student_and_the_adapters_but_not_the_teacher()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new TwoStageToy(8, seed: 1);
+        using var student = new TwoStageToy(4, seed: 2);
+        using var distiller = new DeFeatDistiller(teacher, student, TwoStageOptions(TapMode.Hook, ProposalSampling.Teacher));
+        var images = torch.randn(2, 3, 16, 16);
+
+        distiller.Teacher.Run(() => teacher.call(images));
+        student.call(images);
+        distiller.call(GtBoxes(), Size).Total.backward();
+
+        distiller.parameters().Should().HaveCount(4, "two adaptation convs, weight and bias each");
+        distiller.parameters().Where(parameter => parameter.grad is null).Should().BeEmpty();
+        student.Neck.parameters().Where(parameter => parameter.grad is null).Should().BeEmpty();
+        student.RoiHead.parameters().Where(parameter => parameter.grad is null).Should().BeEmpty();
+        teacher.parameters().Where(parameter => parameter.grad is not null).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Both_toys_fail_with_the_call_versus_forward_explanation_when_hooks_cannot_see_the_neck()
+    {
+        using var scope = torch.NewDisposeScope();
+        var models = new (nn.Module<Tensor, Tensor> Teacher, nn.Module<Tensor, Tensor> Student)[]
+        {
+            (new TwoStageToy(4, 1, CallStyle.Forward), new TwoStageToy(4, 2, CallStyle.Forward)),
+            (new OneStageToy(4, CallStyle.Forward), new OneStageToy(4, CallStyle.Forward)),
+        };
+        foreach (var (teacher, student) in models)
+        {
+            using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" });
+            var images = torch.randn(2, 3, 16, 16);
+            distiller.Teacher.Run(() => teacher.call(images));
+            student.call(images);
+
+            var compute = () => distiller.call(GtBoxes(), Size);
+
+            compute.Should().Throw<InvalidOperationException>().WithMessage("*.call(...)*.forward(...)*TapMode.Wrapper*");
+            distiller.Step.Should().Be(0);
+        }
+    }
+
+    [Fact]
+    public void Disposing_the_distiller_leaves_both_toys_hook_free_with_their_fields_restored()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new TwoStageToy(8, seed: 1, CallStyle.Forward);
+        using var student = new TwoStageToy(4, seed: 2, CallStyle.Forward);
+        using var oneStageTeacher = new OneStageToy(4);
+        using var oneStageStudent = new OneStageToy(4);
+        var (teacherNeck, studentNeck) = (teacher.NeckField, student.NeckField);
+
+        new DeFeatDistiller(teacher, student, TwoStageOptions(TapMode.Wrapper, ProposalSampling.Teacher)).Dispose();
+        new DeFeatDistiller(oneStageTeacher, oneStageStudent, new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" }).Dispose();
+
+        ReferenceEquals(teacher.NeckField, teacherNeck).Should().BeTrue();
+        ReferenceEquals(student.NeckField, studentNeck).Should().BeTrue();
+        new nn.Module[] { teacher, student, oneStageTeacher, oneStageStudent }
+            .SelectMany(model => model.modules()).Sum(HookInspection.HookCount).Should().Be(0);
+    }
+
+    [Fact]
+    public void Bad_options_fail_at_construction_and_leave_no_hook_behind()
+    {
+        using var teacher = new TwoStageToy(8, seed: 1);
+        using var student = new TwoStageToy(4, seed: 2);
+
+        var badPath = () => new DeFeatDistiller(teacher, student, TwoStageOptions(TapMode.Hook, ProposalSampling.Teacher) with
+        {
+            RoiHeads = TwoStageOptions(TapMode.Hook, ProposalSampling.Teacher).RoiHeads! with { StudentHeadPath = "roi_heads" },
+        });
+        var oneChannelList = () => new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        {
+            TeacherNeckPath = "neck",
+            StudentNeckPath = "neck",
+            StudentChannels = [8, 8],
+        });
+
+        badPath.Should().Throw<ArgumentException>().WithMessage("*'roi_heads'*'roi_head'*");
+        oneChannelList.Should().Throw<ArgumentException>().WithMessage("*StudentChannels*TeacherChannels*");
+        new nn.Module[] { teacher, student }.SelectMany(model => model.modules()).Sum(HookInspection.HookCount).Should().Be(0);
+    }
+
+    private static double Value(Tensor scalar) => scalar.to(ScalarType.Float64).item<double>();
+}
