@@ -13,10 +13,11 @@ public class BoxOpsTests
 
         using var iou = BoxOps.Iou(a, b);
 
-        // [0,0,2,2] vs [1,1,3,3]: intersection 1, union 4 + 4 − 1 = 7. [0,0,10,10] vs [5,5,6,6]: 1 / 100.
+        // [0,0,2,2] vs [1,1,3,3]: intersection 1, union 4 + 4 − 1 = 7. [0,0,10,10] contains [1,1,3,3] (4 / 100),
+        // [5,5,6,6] (1 / 100) and [0,0,2,2] (4 / 100).
         iou.shape.Should().Equal(2, 3);
         var values = iou.data<float>().ToArray();
-        values.Should().Equal(new[] { 1f / 7, 0f, 1f, 1f / 7, 1f / 100, 4f / 100 }, (x, y) => Math.Abs(x - y) < 1e-6);
+        values.Should().Equal(new[] { 1f / 7, 0f, 1f, 4f / 100, 1f / 100, 4f / 100 }, (x, y) => Math.Abs(x - y) < 1e-6);
     }
 
     [Fact]

@@ -1,93 +1,87 @@
-using DeFeat.Losses;
-using DeFeat.Losses.Adaptation;
+using DeFeat.Hooks.Distillation;
+using DeFeat.Hooks.Proposals;
 using DeFeat.Losses.Features;
-using DeFeat.Losses.Masks;
 using DeFeat.Losses.Proposals;
 using FasterRcnnDistillation.Data;
 using FasterRcnnDistillation.Model;
 using FasterRcnnDistillation.Training;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace FasterRcnnDistillation.Distillation;
 
 /// <summary>
-/// DeFeat for this detector: the frozen teacher (eval mode, no gradient) runs on the same batch; the student's
-/// P2..P6, through per-level 3×3 adaptation convs, imitate the teacher's P2..P6 separately inside and outside the GT
-/// object masks (DeFeat level rule), and — with proposal KD — the student's RoI head, re-run on the RoIs the teacher
-/// sampled, imitates the teacher's class distribution separately on positive and background RoIs.
+/// DeFeat attached to this detector from the outside, as a user would attach it to theirs: a
+/// <see cref="DeFeatDistiller"/> taps the <c>neck</c> of teacher and student (P2..P6) and, with proposal KD, relays
+/// the RoIs the teacher sampled into the student's <c>roi_head</c> (argument 1 = rois, argument 2 = labels) and taps
+/// both heads' logits (output 0). The teacher runs frozen (eval, no gradient) before the student at every step.
 /// Loss names: neck_object, neck_background, proposal_object, proposal_background.
 /// </summary>
 public sealed class DeFeatObjective : IDistillationObjective, IDisposable
 {
     private readonly FasterRcnn teacher;
-    private readonly DistillationSettings settings;
-    private readonly DecoupledFeatureLoss neckLoss;
-    private readonly DecoupledProposalKdLoss proposalLoss;
-    private readonly DeFeatMaskBuilder masks = new();
+    private readonly DeFeatDistiller distiller;
 
-    public DeFeatObjective(FasterRcnn teacher, DetectorConfig studentConfig, DistillationSettings settings, Device device)
+    public DeFeatObjective(FasterRcnn teacher, FasterRcnn student, DistillationSettings settings, Device device)
     {
         this.teacher = teacher;
-        this.settings = settings;
-        teacher.to(device).eval();
-        foreach (var parameter in teacher.parameters())
-        {
-            parameter.requires_grad = false;
-        }
-
         int levels = DetectorConfig.Strides.Length;
-        var adapters = new FeatureAdapters(
-            Enumerable.Repeat((long)studentConfig.FpnChannels, levels).ToArray(),
-            Enumerable.Repeat((long)teacher.Config.FpnChannels, levels).ToArray());
-        neckLoss = new DecoupledFeatureLoss(
-            new DecoupledFeatureLossOptions { ObjectWeight = settings.NeckObjectWeight, BackgroundWeight = settings.NeckBackgroundWeight },
-            adapters);
-        neckLoss.to(device);
-        proposalLoss = new DecoupledProposalKdLoss(new DecoupledProposalKdLossOptions
+        distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
         {
-            ObjectWeight = settings.ProposalObjectWeight,
-            BackgroundWeight = settings.ProposalBackgroundWeight,
-            ValidateLabels = false,
+            TeacherNeckPath = "neck",
+            StudentNeckPath = "neck",
+            StudentChannels = Enumerable.Repeat((long)student.Config.FpnChannels, levels).ToArray(),
+            TeacherChannels = Enumerable.Repeat((long)teacher.Config.FpnChannels, levels).ToArray(),
+            Strides = DetectorConfig.Strides.Select(s => (double)s).ToArray(),
+            FeatureLoss = new DecoupledFeatureLossOptions
+            {
+                ObjectWeight = settings.NeckObjectWeight,
+                BackgroundWeight = settings.NeckBackgroundWeight,
+            },
+            ProposalLoss = new DecoupledProposalKdLossOptions
+            {
+                ObjectWeight = settings.ProposalObjectWeight,
+                BackgroundWeight = settings.ProposalBackgroundWeight,
+                ValidateLabels = false,
+            },
+            RoiHeads = settings.ProposalKd
+                ? new RoiHeadDistillationOptions
+                {
+                    TeacherHeadPath = "roi_head",
+                    StudentHeadPath = "roi_head",
+                    Adapter = new RoiHeadArgumentAdapter(roisArgument: 1, labelsArgument: 2),
+                    LogitsOutput = 0,
+                }
+                : null,
         });
+        distiller.to(device);
+        ProposalKd = settings.ProposalKd;
     }
 
-    public IEnumerable<Parameter> Parameters => neckLoss.parameters();
+    /// <summary>Whether the proposal KD is on (the teacher then also samples and classifies RoIs).</summary>
+    public bool ProposalKd { get; }
 
-    public IReadOnlyDictionary<string, Tensor> Losses(FasterRcnn student, DetectionBatch batch, TrainingOutput studentOutput)
+    public IEnumerable<Parameter> Parameters => distiller.parameters();
+
+    public void BeforeStudent(DetectionBatch batch)
     {
-        Tensor[] teacherFeatures;
-        RoiTargets teacherRois;
-        Tensor teacherLogits;
-        using (no_grad())
+        if (ProposalKd)
         {
-            (teacherFeatures, teacherRois, teacherLogits) = teacher.SampleRois(batch);
+            distiller.Teacher.Run(() => teacher.SampleAndClassify(batch));
         }
-
-        var objectMasks = masks.Build(
-            batch.Boxes,
-            teacherFeatures.Select(f => new FeatureMapSize((int)f.shape[2], (int)f.shape[3])).ToArray(),
-            DetectorConfig.Strides.Select(s => (double)s).ToArray());
-        var neck = neckLoss.call(studentOutput.Features, teacherFeatures, objectMasks);
-        var result = new Dictionary<string, Tensor>
+        else
         {
-            ["neck_object"] = neck.Object,
-            ["neck_background"] = neck.Background,
-        };
-        if (settings.ProposalKd)
-        {
-            var studentLogits = student.RoiHead.call(studentOutput.Features, teacherRois.Rois).Logits;
-            var proposal = proposalLoss.call(studentLogits, teacherLogits, teacherRois.Labels);
-            result["proposal_object"] = proposal.Object;
-            result["proposal_background"] = proposal.Background;
+            distiller.Teacher.Run(() => teacher.call(batch.Images));
         }
-
-        return result;
     }
 
-    public void Dispose()
+    public IReadOnlyDictionary<string, Tensor> Losses(DetectionBatch batch)
     {
-        neckLoss.Dispose();
-        proposalLoss.Dispose();
+        var losses = distiller.call(batch.Boxes, new ImageSize((int)batch.Images.shape[2], (int)batch.Images.shape[3]));
+        return losses.ToDictionary().Where(p => p.Key != DistillationLosses.TotalName).ToDictionary(p => p.Key, p => p.Value);
     }
+
+    /// <summary>Detaches the distiller (its hooks and adaptation layers) from both detectors.</summary>
+    public void Dispose() => distiller.Dispose();
 }

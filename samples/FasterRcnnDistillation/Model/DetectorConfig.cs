@@ -44,9 +44,12 @@ public sealed record DetectorConfig
 
     public static int[] Strides { get; } = { 4, 8, 16, 32, 64 };
 
-    /// <summary>The teacher: ResNet-34-like blocks (3, 4, 6, 3), width 24..192, FPN 64 channels.</summary>
+    /// <summary>
+    /// The teacher: ResNet-34-like blocks (3, 4, 6, 3), width 32..256, FPN 64 channels. (Widths are multiples of 16:
+    /// with width 24 the CPU convolution backward of libtorch 2.10 here intermittently returned NaN gradients.)
+    /// </summary>
     public static DetectorConfig Teacher(int classes)
-        => new() { BlockCounts = new[] { 3, 4, 6, 3 }, BaseWidth = 24, FpnChannels = 64, Classes = classes };
+        => new() { BlockCounts = new[] { 3, 4, 6, 3 }, BaseWidth = 32, FpnChannels = 64, Classes = classes };
 
     /// <summary>The student: ResNet-18-like blocks (2, 2, 2, 2), width 16..128, FPN 32 channels.</summary>
     public static DetectorConfig Student(int classes)

@@ -35,8 +35,8 @@ public sealed class FasterRcnn : nn.Module<Tensor, Tensor[]>
         => neck.call(backbone.call((images - 0.45) / 0.25));
 
     /// <summary>
-    /// One training forward: features, the four detector losses (rpn_cls, rpn_reg, rcnn_cls, rcnn_reg; 0-D tensors),
-    /// the sampled RoIs and their logits.
+    /// One training forward: P2..P6, the four detector losses (rpn_cls, rpn_reg, rcnn_cls, rcnn_reg; 0-D tensors) and
+    /// the RoIs (with labels) the RoI head classified.
     /// </summary>
     public TrainingOutput TrainingForward(DetectionBatch batch)
     {
@@ -45,9 +45,9 @@ public sealed class FasterRcnn : nn.Module<Tensor, Tensor[]>
         var anchors = rpn.AnchorsFor(features);
         var (rpnCls, rpnReg) = rpn.Loss(anchors, objectness, deltas, batch.Boxes);
         var proposals = rpn.Proposals(anchors, objectness, deltas, batch.Images.shape[2], batch.Images.shape[3], Config.RpnPostNmsTrain);
-        var targets = roi_head.Sample(proposals, batch.Boxes, batch.Labels);
-        var (logits, boxDeltas) = roi_head.call(features, targets.Rois);
-        var (rcnnCls, rcnnReg) = roi_head.Loss(logits, boxDeltas, targets);
+        var sampled = roi_head.Sample(proposals, batch.Boxes, batch.Labels);
+        var (logits, boxDeltas, rois, labels) = roi_head.call(features, sampled.Rois, sampled.Labels);
+        var (rcnnCls, rcnnReg) = roi_head.Loss(logits, boxDeltas, rois, labels, batch.Boxes);
         var losses = new Dictionary<string, Tensor>
         {
             ["rpn_cls"] = rpnCls,
@@ -55,20 +55,21 @@ public sealed class FasterRcnn : nn.Module<Tensor, Tensor[]>
             ["rcnn_cls"] = rcnnCls,
             ["rcnn_reg"] = rcnnReg,
         };
-        return new TrainingOutput(features, losses, targets, logits);
+        return new TrainingOutput(features, losses, new RoiTargets(rois, labels));
     }
 
     /// <summary>
-    /// Teacher-side sampling without losses: features P2..P6, RoIs sampled from this model's own proposals and the
-    /// GT (as in training), and this model's logits on them.
+    /// The training-time forward without losses (what a teacher runs for distillation): P2..P6, then RoIs sampled
+    /// from this model's own proposals plus the GT (512 per image, ≤ 25 % positive) classified by the RoI head.
+    /// Returns the RoI head's logits [R, K + 1].
     /// </summary>
-    public (Tensor[] Features, RoiTargets Rois, Tensor Logits) SampleRois(DetectionBatch batch)
+    public Tensor SampleAndClassify(DetectionBatch batch)
     {
         var features = call(batch.Images);
         var (objectness, deltas) = rpn.call(features);
         var proposals = rpn.Proposals(rpn.AnchorsFor(features), objectness, deltas, batch.Images.shape[2], batch.Images.shape[3], Config.RpnPostNmsTrain);
-        var targets = roi_head.Sample(proposals, batch.Boxes, batch.Labels);
-        return (features, targets, roi_head.call(features, targets.Rois).Logits);
+        var sampled = roi_head.Sample(proposals, batch.Boxes, batch.Labels);
+        return roi_head.call(features, sampled.Rois, sampled.Labels).Logits;
     }
 
     /// <summary>Detections for images [B, 3, H, W]; image indices start at <paramref name="firstImageIndex"/>.</summary>
@@ -90,5 +91,5 @@ public sealed class FasterRcnn : nn.Module<Tensor, Tensor[]>
     }
 }
 
-/// <summary>What a training forward produced: P2..P6, named losses, the sampled RoIs and their logits [R, K + 1].</summary>
-public sealed record TrainingOutput(Tensor[] Features, Dictionary<string, Tensor> Losses, RoiTargets Rois, Tensor RoiLogits);
+/// <summary>What a training forward produced: P2..P6, the named detector losses, the RoIs and labels classified.</summary>
+public sealed record TrainingOutput(Tensor[] Features, Dictionary<string, Tensor> Losses, RoiTargets Rois);

@@ -7,9 +7,13 @@ namespace FasterRcnnDistillation.Model;
 
 /// <summary>
 /// The second stage: RoIAlign (7×7, 2×2 samples per bin) on the level P2..P5 chosen by the 224 rule, then
-/// <see cref="BoxHead"/>. forward(P2..P6, rois [R, 5]) → logits [R, K + 1], deltas [R, 4K].
+/// <see cref="BoxHead"/>. forward(P2..P6, rois [R, 5], labels [R] int64) → logits [R, K + 1], deltas [R, 4K], and
+/// the rois and labels it classified, echoed back. The labels (class in [0, K], K = background, −1 = unknown at test
+/// time) are not used by the forward itself: they travel with the rois so that whoever substitutes the rois before
+/// the forward (a forward pre-hook, e.g. a distiller delivering a teacher's sampled proposals) substitutes the
+/// matching labels too, and the loss is computed on what the head actually saw.
 /// </summary>
-public sealed class RoiHead : nn.Module<Tensor[], Tensor, (Tensor Logits, Tensor Deltas)>
+public sealed class RoiHead : nn.Module<Tensor[], Tensor, Tensor, (Tensor Logits, Tensor Deltas, Tensor Rois, Tensor Labels)>
 {
     /// <summary>Target stds of the class-specific box deltas.</summary>
     public static readonly double[] DeltaStds = { 0.1, 0.1, 0.2, 0.2 };
@@ -25,11 +29,12 @@ public sealed class RoiHead : nn.Module<Tensor[], Tensor, (Tensor Logits, Tensor
         RegisterComponents();
     }
 
-    public override (Tensor Logits, Tensor Deltas) forward(Tensor[] features, Tensor rois)
+    public override (Tensor Logits, Tensor Deltas, Tensor Rois, Tensor Labels) forward(Tensor[] features, Tensor rois, Tensor labels)
     {
         var pooled = RoiAlign.PoolMultiLevel(
             features[..4], DetectorConfig.Strides[..4], rois, config.RoiOutputSize, config.RoiSamplingRatio);
-        return box_head.call(pooled);
+        var (logits, deltas) = box_head.call(pooled);
+        return (logits, deltas, rois, labels);
     }
 
     /// <summary>
@@ -42,7 +47,6 @@ public sealed class RoiHead : nn.Module<Tensor[], Tensor, (Tensor Logits, Tensor
         using var noGrad = no_grad();
         var rois = new List<Tensor>();
         var labels = new List<Tensor>();
-        var targets = new List<Tensor>();
         for (int i = 0; i < proposals.Count; i++)
         {
             var candidates = cat(new[] { proposals[i], gtBoxes[i] });
@@ -57,29 +61,49 @@ public sealed class RoiHead : nn.Module<Tensor[], Tensor, (Tensor Logits, Tensor
                 gtLabels[i].index_select(0, positiveGt),
                 full(negative.shape[0], (long)config.Classes, dtype: int64, device: boxes.device),
             }));
-            targets.Add(cat(new[]
-            {
-                BoxOps.Encode(candidates.index_select(0, positive), gtBoxes[i].index_select(0, positiveGt), DeltaStds),
-                zeros(negative.shape[0], 4, device: boxes.device),
-            }));
         }
 
-        return new RoiTargets(cat(rois).MoveToOuterDisposeScope(), cat(labels).MoveToOuterDisposeScope(), cat(targets).MoveToOuterDisposeScope());
+        return new RoiTargets(cat(rois).MoveToOuterDisposeScope(), cat(labels).MoveToOuterDisposeScope());
     }
 
-    /// <summary>Cross-entropy over all sampled RoIs and L1 on the positives' class-specific deltas, both / R.</summary>
-    public (Tensor Classification, Tensor Regression) Loss(Tensor logits, Tensor deltas, RoiTargets targets)
+    /// <summary>
+    /// Cross-entropy over the classified RoIs and L1 on the positives' class-specific deltas, both / R. The regression
+    /// target of a positive roi [R, 5] is its best-IoU GT box of its own image, encoded with stds 0.1, 0.1, 0.2, 0.2.
+    /// </summary>
+    public (Tensor Classification, Tensor Regression) Loss(
+        Tensor logits, Tensor deltas, Tensor rois, Tensor labels, IReadOnlyList<Tensor> gtBoxes)
     {
         using var scope = NewDisposeScope();
         long count = Math.Max(logits.shape[0], 1);
-        var classification = nn.functional.cross_entropy(logits, targets.Labels);
-        var positive = targets.Labels.lt(config.Classes).nonzero().squeeze(1);
+        var classification = nn.functional.cross_entropy(logits, labels);
+        var positive = labels.lt(config.Classes).nonzero().squeeze(1);
         var chosen = deltas.view(deltas.shape[0], config.Classes, 4)
             .index_select(0, positive)
-            .gather(1, targets.Labels.index_select(0, positive).view(-1, 1, 1).expand(-1, 1, 4))
+            .gather(1, labels.index_select(0, positive).view(-1, 1, 1).expand(-1, 1, 4))
             .squeeze(1);
-        var regression = (chosen - targets.RegressionTargets.index_select(0, positive)).abs().sum() / count;
+        var regression = (chosen - RegressionTargets(rois.index_select(0, positive), gtBoxes)).abs().sum() / count;
         return (classification.MoveToOuterDisposeScope(), regression.MoveToOuterDisposeScope());
+    }
+
+    private static Tensor RegressionTargets(Tensor positiveRois, IReadOnlyList<Tensor> gtBoxes)
+    {
+        using var noGrad = no_grad();
+        var targets = zeros(positiveRois.shape[0], 4, dtype: positiveRois.dtype, device: positiveRois.device);
+        var image = positiveRois[.., 0].to(int64);
+        for (int i = 0; i < gtBoxes.Count; i++)
+        {
+            var mine = image.eq(i).nonzero().squeeze(1);
+            if (mine.shape[0] == 0 || gtBoxes[i].shape[0] == 0)
+            {
+                continue;
+            }
+
+            var boxes = positiveRois.index_select(0, mine)[.., 1..];
+            var best = BoxOps.Iou(boxes, gtBoxes[i]).argmax(1);
+            targets = targets.index_copy(0, mine, BoxOps.Encode(boxes, gtBoxes[i].index_select(0, best), DeltaStds));
+        }
+
+        return targets;
     }
 
     /// <summary>
@@ -92,7 +116,7 @@ public sealed class RoiHead : nn.Module<Tensor[], Tensor, (Tensor Logits, Tensor
         using var noGrad = no_grad();
         int classes = config.Classes;
         var rois = cat(new[] { full(proposals.shape[0], 1, (double)batchIndex, dtype: proposals.dtype, device: proposals.device), proposals }, 1);
-        var (logits, deltas) = call(features, rois);
+        var (logits, deltas, _, _) = call(features, rois, full(proposals.shape[0], -1L, dtype: int64, device: proposals.device));
         var scores = nn.functional.softmax(logits, 1)[.., ..classes].reshape(-1);
         var boxes = BoxOps.Decode(
             proposals.repeat_interleave(classes, 0), deltas.reshape(-1, 4), DeltaStds, height, width);

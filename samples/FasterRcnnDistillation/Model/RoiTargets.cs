@@ -4,6 +4,6 @@ namespace FasterRcnnDistillation.Model;
 
 /// <summary>
 /// Sampled RoIs of a batch: rois [R, 5] (batch index, x1, y1, x2, y2 pixels), labels [R] int64 in [0, K] with K the
-/// background, regression targets [R, 4] (deltas of the assigned GT, divided by stds 0.1, 0.1, 0.2, 0.2).
+/// background.
 /// </summary>
-public sealed record RoiTargets(Tensor Rois, Tensor Labels, Tensor RegressionTargets);
+public sealed record RoiTargets(Tensor Rois, Tensor Labels);

@@ -1,5 +1,4 @@
 using FasterRcnnDistillation.Data;
-using FasterRcnnDistillation.Model;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -11,6 +10,9 @@ public interface IDistillationObjective
     /// <summary>Trainable parameters owned by the objective (e.g. adaptation layers), optimised with the student.</summary>
     IEnumerable<Parameter> Parameters { get; }
 
-    /// <summary>Named 0-D loss tensors for this step, given the student's training forward on the batch.</summary>
-    IReadOnlyDictionary<string, Tensor> Losses(FasterRcnn student, DetectionBatch batch, TrainingOutput studentOutput);
+    /// <summary>Runs before the student's training forward on <paramref name="batch"/> (e.g. the teacher's forward).</summary>
+    void BeforeStudent(DetectionBatch batch);
+
+    /// <summary>Named 0-D loss tensors of this step, called after the student's training forward on the batch.</summary>
+    IReadOnlyDictionary<string, Tensor> Losses(DetectionBatch batch);
 }

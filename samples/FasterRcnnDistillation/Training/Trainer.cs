@@ -39,11 +39,12 @@ public static class Trainer
                         SetLearningRate(optimizer, options, step, totalSteps);
                         using var batch = DetectionBatch.Collate(
                             permutation.Skip(b * options.BatchSize).Take(options.BatchSize).Select(i => data.Samples[i]).ToList(), options.Device);
+                        distillation?.BeforeStudent(batch);
                         var output = model.TrainingForward(batch);
                         var terms = new Dictionary<string, Tensor>(output.Losses);
                         if (distillation is not null)
                         {
-                            foreach (var (name, value) in distillation.Losses(model, batch, output))
+                            foreach (var (name, value) in distillation.Losses(batch))
                             {
                                 terms[name] = value;
                             }
