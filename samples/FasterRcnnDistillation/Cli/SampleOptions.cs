@@ -4,7 +4,7 @@ namespace FasterRcnnDistillation.Cli;
 
 /// <summary>
 /// Command and settings of one run of the sample. Defaults are the small CPU configuration of <c>compare</c>
-/// (128 px synthetic images; see RESULTS.md for its measured time).
+/// (96 px synthetic images; see RESULTS.md for its measured time).
 /// </summary>
 public sealed record SampleOptions
 {
@@ -20,11 +20,11 @@ public sealed record SampleOptions
         Options:
           --seed N                 seed of model init, sampling and batch order (default 1)
           --device cpu|cuda        (default cpu)
-          --epochs N               student epochs (default 8)
-          --teacher-epochs N       teacher epochs (default 12)
-          --train-images N         synthetic training images (default 192)
+          --epochs N               student epochs (default 5)
+          --teacher-epochs N       teacher epochs (default 8)
+          --train-images N         synthetic training images (default 160)
           --val-images N           synthetic validation images (default 64)
-          --image-size N           synthetic image side in pixels (default 128)
+          --image-size N           image side in pixels (default 96)
           --batch-size N           (default 8)
           --data-seed N            seed of the synthetic data set (default 7)
           --object-weight X        neck λ_obj (default 3)
@@ -41,15 +41,15 @@ public sealed record SampleOptions
 
     public string Device { get; init; } = "cpu";
 
-    public int StudentEpochs { get; init; } = 8;
+    public int StudentEpochs { get; init; } = 5;
 
-    public int TeacherEpochs { get; init; } = 12;
+    public int TeacherEpochs { get; init; } = 8;
 
-    public int TrainImages { get; init; } = 192;
+    public int TrainImages { get; init; } = 160;
 
     public int ValImages { get; init; } = 64;
 
-    public int ImageSize { get; init; } = 128;
+    public int ImageSize { get; init; } = 96;
 
     public int BatchSize { get; init; } = 8;
 

@@ -92,7 +92,7 @@ public sealed class ExperimentRunner
     private ModelResult Distill(FasterRcnn teacher, out FasterRcnn student)
     {
         student = NewModel(DetectorConfig.Student(Classes));
-        using var objective = new DeFeatObjective(teacher, student, new DistillationSettings
+        var objective = new DeFeatObjective(teacher, student, new DistillationSettings
         {
             NeckObjectWeight = options.ObjectWeight,
             NeckBackgroundWeight = options.BackgroundWeight,
@@ -119,11 +119,17 @@ public sealed class ExperimentRunner
         return new FasterRcnn(config);
     }
 
-    private ModelResult TrainAndEvaluate(string name, string settings, FasterRcnn model, int epochs, IDistillationObjective? objective)
+    /// <summary>Trains (disposing the objective, which detaches it, right after) and evaluates on the val split.</summary>
+    private ModelResult TrainAndEvaluate(string name, string settings, FasterRcnn model, int epochs, DeFeatObjective? objective)
     {
         var trainingOptions = new TrainingOptions { Epochs = epochs, BatchSize = options.BatchSize, Seed = options.Seed, Device = device };
         var clock = Stopwatch.StartNew();
-        var history = Trainer.Train(model, train, trainingOptions, name, objective);
+        List<Dictionary<string, double>> history;
+        using (objective)
+        {
+            history = Trainer.Train(model, train, trainingOptions, name, objective);
+        }
+
         clock.Stop();
         histories[name] = history
             .Select(step => new Dictionary<string, double>(step) { ["detection"] = step["rpn_cls"] + step["rpn_reg"] + step["rcnn_cls"] + step["rcnn_reg"] })

@@ -13,7 +13,7 @@ public sealed record TrainingOptions
 
     public double WeightDecay { get; init; } = 1e-4;
 
-    public int WarmupSteps { get; init; } = 50;
+    public int WarmupSteps { get; init; } = 20;
 
     public int Seed { get; init; } = 1;
 
