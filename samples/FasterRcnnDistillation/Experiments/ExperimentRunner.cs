@@ -78,9 +78,8 @@ public sealed class ExperimentRunner
     private ModelResult TrainTeacher(out FasterRcnn teacher)
     {
         teacher = NewModel(DetectorConfig.Teacher(Classes));
-        var result = TrainAndEvaluate("teacher", "ResNet-34-like, FPN 64", teacher, options.TeacherEpochs, null);
-        teacher.save(TeacherPath);
-        return result;
+        var saveBeforeEvaluation = teacher;
+        return TrainAndEvaluate("teacher", "ResNet-34-like, FPN 64", teacher, options.TeacherEpochs, null, () => saveBeforeEvaluation.save(TeacherPath));
     }
 
     private ModelResult TrainStudent(out FasterRcnn student)
@@ -120,7 +119,8 @@ public sealed class ExperimentRunner
     }
 
     /// <summary>Trains (disposing the objective, which detaches it, right after) and evaluates on the val split.</summary>
-    private ModelResult TrainAndEvaluate(string name, string settings, FasterRcnn model, int epochs, DeFeatObjective? objective)
+    private ModelResult TrainAndEvaluate(
+        string name, string settings, FasterRcnn model, int epochs, DeFeatObjective? objective, Action? afterTraining = null)
     {
         var trainingOptions = new TrainingOptions { Epochs = epochs, BatchSize = options.BatchSize, Seed = options.Seed, Device = device };
         var clock = Stopwatch.StartNew();
@@ -131,6 +131,7 @@ public sealed class ExperimentRunner
         }
 
         clock.Stop();
+        afterTraining?.Invoke();
         histories[name] = history
             .Select(step => new Dictionary<string, double>(step) { ["detection"] = step["rpn_cls"] + step["rpn_reg"] + step["rcnn_cls"] + step["rcnn_reg"] })
             .ToList();

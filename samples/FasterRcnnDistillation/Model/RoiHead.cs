@@ -128,6 +128,11 @@ public sealed class RoiHead : nn.Module<Tensor[], Tensor, Tensor, (Tensor Logits
         labels = labels.index_select(0, keep);
         var kept = Nms.Batched(boxes, scores, labels, config.DetectionNmsIou);
         kept = kept[..(int)Math.Min(config.MaxDetections, kept.shape[0])];
+        if (kept.shape[0] == 0)
+        {
+            return new List<Detection>();
+        }
+
         var keptBoxes = boxes.index_select(0, kept).cpu().data<float>().ToArray();
         var keptScores = scores.index_select(0, kept).cpu().data<float>().ToArray();
         var keptLabels = labels.index_select(0, kept).cpu().data<long>().ToArray();
