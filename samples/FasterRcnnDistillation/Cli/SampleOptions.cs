@@ -21,7 +21,7 @@ public sealed record SampleOptions
           --seed N                 seed of model init, sampling and batch order (default 1)
           --device cpu|cuda        (default cpu)
           --epochs N               student epochs (default 4)
-          --teacher-epochs N       teacher epochs (default 6)
+          --teacher-epochs N       teacher epochs (default 4)
           --train-images N         synthetic training images (default 160)
           --val-images N           synthetic validation images (default 64)
           --image-size N           image side in pixels (default 96)
@@ -43,7 +43,7 @@ public sealed record SampleOptions
 
     public int StudentEpochs { get; init; } = 4;
 
-    public int TeacherEpochs { get; init; } = 6;
+    public int TeacherEpochs { get; init; } = 4;
 
     public int TrainImages { get; init; } = 160;
 

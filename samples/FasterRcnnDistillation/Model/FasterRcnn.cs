@@ -29,8 +29,6 @@ public sealed class FasterRcnn : nn.Module<Tensor, Tensor[]>
 
     public DetectorConfig Config { get; }
 
-    public RoiHead RoiHead => roi_head;
-
     public override Tensor[] forward(Tensor images)
         => neck.call(backbone.call((images - 0.45) / 0.25));
 

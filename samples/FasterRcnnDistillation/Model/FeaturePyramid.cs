@@ -21,11 +21,8 @@ public sealed class FeaturePyramid : nn.Module<Tensor[], Tensor[]>
         laterals = new ModuleList<Conv2d>(inChannels.Select(c => nn.Conv2d(c, channels, 1)).ToArray());
         outputs = new ModuleList<Conv2d>(inChannels.Select(_ => nn.Conv2d(channels, channels, 3, padding: 1)).ToArray());
         extra = nn.MaxPool2d(1, stride: 2);
-        Channels = channels;
         RegisterComponents();
     }
-
-    public long Channels { get; }
 
     public override Tensor[] forward(Tensor[] inputs)
     {

@@ -10,7 +10,7 @@ namespace FasterRcnnDistillation.Reporting;
 
 /// <summary>
 /// A PNG with one row per validation image: the image with DeFeat's object mask (each GT box marks the FPN level its
-/// size selects; tinted per level, background untinted), then each model's detections (score ≥ 0.3) over the GT.
+/// size selects; tinted per level: P2 red, P3 yellow, P4 green, P5 blue, P6 violet; background darkened), then each model's detections (score ≥ 0.3) over the GT.
 /// </summary>
 public static class DetectionPicture
 {
@@ -27,10 +27,10 @@ public static class DetectionPicture
         canvas.Clear(SKColors.Black);
         using var font = new SKFont(SKTypeface.Default, 14);
         using var text = new SKPaint { Color = SKColors.White, IsAntialias = true };
-        canvas.DrawText("object mask (P2 red, P3 yellow, P4 green, P5 blue, P6 violet)", 4, 15, font, text);
+        canvas.DrawText("DeFeat object mask", 4, 15, font, text);
         for (int m = 0; m < models.Count; m++)
         {
-            canvas.DrawText($"{models[m].Name} detections", (m + 1) * size + 4, 15, font, text);
+            canvas.DrawText($"{models[m].Name}", (m + 1) * size + 4, 15, font, text);
         }
 
         var samples = data.Samples.Take(images).ToList();

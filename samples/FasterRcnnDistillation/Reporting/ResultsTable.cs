@@ -13,7 +13,7 @@ public static class ResultsTable
     public static void Print(IReadOnlyList<ModelResult> results)
     {
         var table = new Table().Title("COCO-style box mAP on the validation split");
-        table.AddColumns("model", "settings", "seed", "mAP@[.5:.95]", "mAP@.5", "mAP@.75", "train time");
+        table.AddColumns("model", "settings", "seed", Markup.Escape("mAP@[.5:.95]"), "mAP@.5", "mAP@.75", "train time");
         foreach (var r in results)
         {
             table.AddRow(
