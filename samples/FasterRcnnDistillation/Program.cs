@@ -1,8 +1,23 @@
-// Placeholder entry point until the Faster R-CNN sample lands (issue 4).
-using DeFeat.Losses;
-using DeFeat.Losses.Proposals;
-using TorchSharp;
+using FasterRcnnDistillation.Cli;
+using FasterRcnnDistillation.Experiments;
 
-var loss = new DecoupledProposalKdLoss();
-Console.WriteLine($"DeFeat proposal KD loss ready: {loss.Options}");
-Console.WriteLine($"TorchSharp CPU tensors work: {torch.ones(2, 2).sum().ToSingle()}");
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(SampleOptions.Usage);
+    return 0;
+}
+
+SampleOptions options;
+try
+{
+    options = SampleOptions.Parse(args);
+}
+catch (ArgumentException error)
+{
+    Console.Error.WriteLine(error.Message);
+    Console.Error.WriteLine(SampleOptions.Usage);
+    return 2;
+}
+
+new ExperimentRunner(options).Run();
+return 0;

@@ -1,0 +1,128 @@
+using System.Globalization;
+
+namespace FasterRcnnDistillation.Cli;
+
+/// <summary>
+/// Command and settings of one run of the sample. Defaults are the small CPU configuration of <c>compare</c>
+/// (96 px synthetic images; see RESULTS.md for its measured time).
+/// </summary>
+public sealed record SampleOptions
+{
+    public const string Usage = """
+        Usage: dotnet run -c Release --project samples/FasterRcnnDistillation -- [command] [options]
+
+        Commands:
+          compare   train teacher, student baseline and DeFeat student; print the results table (default)
+          teacher   train the teacher and save it to <output>/teacher.bin
+          student   train the student baseline
+          distill   train the student with DeFeat from <output>/teacher.bin
+
+        Options:
+          --seed N                 seed of model init, sampling and batch order (default 1)
+          --device cpu|cuda        (default cpu)
+          --epochs N               student epochs (default 4)
+          --teacher-epochs N       teacher epochs (default 4)
+          --train-images N         synthetic training images (default 160)
+          --val-images N           synthetic validation images (default 64)
+          --image-size N           image side in pixels (default 96)
+          --batch-size N           (default 8)
+          --data-seed N            seed of the synthetic data set (default 7)
+          --object-weight X        neck λ_obj (default 3)
+          --background-weight X    neck λ_bg (default 12; 0 = object-only imitation)
+          --proposal-kd on|off     decoupled proposal classification KD (default on)
+          --coco-train JSON:DIR    train on a COCO-format set instead (instances JSON and image folder)
+          --coco-val JSON:DIR      validate on a COCO-format set
+          --output DIR             checkpoints, PNGs and results.csv (default artifacts/faster-rcnn)
+        """;
+
+    public string Command { get; init; } = "compare";
+
+    public int Seed { get; init; } = 1;
+
+    public string Device { get; init; } = "cpu";
+
+    public int StudentEpochs { get; init; } = 4;
+
+    public int TeacherEpochs { get; init; } = 4;
+
+    public int TrainImages { get; init; } = 160;
+
+    public int ValImages { get; init; } = 64;
+
+    public int ImageSize { get; init; } = 96;
+
+    public int BatchSize { get; init; } = 8;
+
+    public int DataSeed { get; init; } = 7;
+
+    public double ObjectWeight { get; init; } = 3;
+
+    public double BackgroundWeight { get; init; } = 12;
+
+    public bool ProposalKd { get; init; } = true;
+
+    public string? CocoTrain { get; init; }
+
+    public string? CocoVal { get; init; }
+
+    public string Output { get; init; } = Path.Combine("artifacts", "faster-rcnn");
+
+    /// <summary>Parses the command line; throws <see cref="ArgumentException"/> naming the bad argument.</summary>
+    public static SampleOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = new SampleOptions();
+        int i = 0;
+        if (args.Count > 0 && !args[0].StartsWith("--", StringComparison.Ordinal))
+        {
+            options = options with { Command = args[0] };
+            i = 1;
+        }
+
+        if (options.Command is not ("compare" or "teacher" or "student" or "distill"))
+        {
+            throw new ArgumentException($"Unknown command '{options.Command}'; expected compare, teacher, student or distill.");
+        }
+
+        for (; i < args.Count; i += 2)
+        {
+            string name = args[i];
+            string value = i + 1 < args.Count ? args[i + 1] : throw new ArgumentException($"Option {name} needs a value.");
+            options = name switch
+            {
+                "--seed" => options with { Seed = Int(name, value, 0) },
+                "--device" => options with { Device = value },
+                "--epochs" => options with { StudentEpochs = Int(name, value, 1) },
+                "--teacher-epochs" => options with { TeacherEpochs = Int(name, value, 1) },
+                "--train-images" => options with { TrainImages = Int(name, value, 1) },
+                "--val-images" => options with { ValImages = Int(name, value, 1) },
+                "--image-size" => options with { ImageSize = Int(name, value, 64) },
+                "--batch-size" => options with { BatchSize = Int(name, value, 1) },
+                "--data-seed" => options with { DataSeed = Int(name, value, 0) },
+                "--object-weight" => options with { ObjectWeight = Weight(name, value) },
+                "--background-weight" => options with { BackgroundWeight = Weight(name, value) },
+                "--proposal-kd" => options with { ProposalKd = value switch
+                {
+                    "on" => true,
+                    "off" => false,
+                    _ => throw new ArgumentException($"--proposal-kd expects on or off, got '{value}'."),
+                } },
+                "--coco-train" => options with { CocoTrain = value },
+                "--coco-val" => options with { CocoVal = value },
+                "--output" => options with { Output = value },
+                _ => throw new ArgumentException($"Unknown option '{name}'."),
+            };
+        }
+
+        return options;
+    }
+
+    private static int Int(string name, string value, int minimum)
+        => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int result) && result >= minimum
+            ? result
+            : throw new ArgumentException($"{name} expects an integer ≥ {minimum}, got '{value}'.");
+
+    private static double Weight(string name, string value)
+        => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result) && result >= 0 && double.IsFinite(result)
+            ? result
+            : throw new ArgumentException($"{name} expects a finite number ≥ 0, got '{value}'.");
+}

@@ -1,0 +1,18 @@
+using FasterRcnnDistillation.Data;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace FasterRcnnDistillation.Training;
+
+/// <summary>Extra, named loss terms added to a student's detector losses at every training step.</summary>
+public interface IDistillationObjective
+{
+    /// <summary>Trainable parameters owned by the objective (e.g. adaptation layers), optimised with the student.</summary>
+    IEnumerable<Parameter> Parameters { get; }
+
+    /// <summary>Runs before the student's training forward on <paramref name="batch"/> (e.g. the teacher's forward).</summary>
+    void BeforeStudent(DetectionBatch batch);
+
+    /// <summary>Named 0-D loss tensors of this step, called after the student's training forward on the batch.</summary>
+    IReadOnlyDictionary<string, Tensor> Losses(DetectionBatch batch);
+}
