@@ -10,40 +10,21 @@ namespace DeFeat.Benchmarks;
 /// R50-FPN P2–P6, 256 channels, 20 GT boxes per image.
 /// </summary>
 [MemoryDiagnoser]
-public class NeckLossForwardBackwardBenchmarks
+public class NeckLossForwardBackwardBenchmarks : NeckLossBenchmarkParameters
 {
-    private NeckLossWorkload workload = null!;
-
-    [ParamsSource(nameof(Devices))]
-    public string Device { get; set; } = BenchmarkDevices.Cpu;
-
-    [Params(FpnShape.Small, FpnShape.Coco)]
-    public string Shape { get; set; } = FpnShape.Small;
-
-    [Params(2, 8)]
-    public int Batch { get; set; } = 2;
-
-    public static IEnumerable<string> Devices() => BenchmarkDevices.Available();
-
-    [GlobalSetup]
-    public void Setup() => workload = NeckLossWorkload.Create(Shape, Batch, Device);
-
-    [GlobalCleanup]
-    public void Cleanup() => workload.Dispose();
-
     [Benchmark(Baseline = true, Description = "official algorithm")]
     public void Official()
     {
         using var scope = NewDisposeScope();
-        workload.Backward(workload.Official());
-        workload.Synchronize();
+        Workload.Backward(Workload.Official());
+        Workload.Synchronize();
     }
 
     [Benchmark(Description = "DecoupledFeatureLoss")]
     public void Ours()
     {
         using var scope = NewDisposeScope();
-        workload.Backward(workload.Ours());
-        workload.Synchronize();
+        Workload.Backward(Workload.Ours());
+        Workload.Synchronize();
     }
 }
