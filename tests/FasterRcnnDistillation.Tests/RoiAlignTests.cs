@@ -48,6 +48,59 @@ public class RoiAlignTests
     }
 
     [Fact]
+    public void Matches_a_plain_loop_of_clamped_bilinear_samples_on_random_features()
+    {
+        using var features = Random(seed: 3, 2, 3, 9, 11);
+        // Inside, partly outside, tiny and reversed-image rois, on both images.
+        using var rois = tensor(new double[]
+        {
+            0, 1.5, 2.25, 17.0, 13.5,
+            1, -6.0, -3.0, 9.0, 30.0,
+            1, 10.2, 4.4, 10.9, 5.1,
+            0, 12.0, 0.0, 40.0, 18.0,
+        }, 4, 5, dtype: float64);
+
+        using var pooled = RoiAlign.Pool(features, rois, outputSize: 3, spatialScale: 0.5, samplingRatio: 2);
+
+        var expected = PlainRoiAlign(features, rois, outputSize: 3, spatialScale: 0.5, samplingRatio: 2);
+        pooled.shape.Should().Equal(4, 3, 3, 3);
+        pooled.data<double>().ToArray().Should().Equal(expected, (a, b) => Math.Abs(a - b) < 1e-10);
+    }
+
+    [Fact]
+    public void Feature_gradients_match_finite_differences()
+    {
+        using var features = Random(seed: 5, 1, 2, 6, 7).requires_grad_();
+        using var rois = tensor(new double[] { 0, 0.7, 1.1, 11.3, 9.8, 0, -2, 3, 5, 14 }, 2, 5, dtype: float64);
+        using var weights = Random(seed: 6, 2, 2, 2, 2);
+        Func<Tensor, double> objective = f =>
+        {
+            using var pooled = RoiAlign.Pool(f, rois, outputSize: 2, spatialScale: 0.5, samplingRatio: 2);
+            using var weighted = (pooled * weights).sum();
+            return weighted.item<double>();
+        };
+
+        using (var loss = (RoiAlign.Pool(features, rois, 2, 0.5, 2) * weights).sum())
+        {
+            loss.backward();
+        }
+
+        var analytic = features.grad!.data<double>().ToArray();
+        var values = features.detach().clone();
+        var flat = values.view(-1);
+        for (int i = 0; i < flat.shape[0]; i++)
+        {
+            double original = flat[i].item<double>();
+            flat[i] = original + 1e-6;
+            double plus = objective(values);
+            flat[i] = original - 1e-6;
+            double minus = objective(values);
+            flat[i] = original;
+            ((plus - minus) / 2e-6).Should().BeApproximately(analytic[i], 1e-6, $"element {i}");
+        }
+    }
+
+    [Fact]
     public void Empty_rois_give_an_empty_result()
     {
         using var features = Ramps();
@@ -85,6 +138,63 @@ public class RoiAlignTests
     }
 
     private static bool Close(float a, float b) => Math.Abs(a - b) < 1e-4;
+
+    private static Tensor Random(int seed, params long[] shape)
+    {
+        var generator = new Random(seed);
+        var values = new double[shape.Aggregate(1L, (a, b) => a * b)];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = generator.NextDouble() * 2 - 1;
+        }
+
+        return tensor(values, shape, dtype: float64);
+    }
+
+    /// <summary>The definition, one sample at a time: bilinear at clamped coordinates, averaged over each bin.</summary>
+    private static double[] PlainRoiAlign(Tensor features, Tensor rois, int outputSize, double spatialScale, int samplingRatio)
+    {
+        long channels = features.shape[1], height = features.shape[2], width = features.shape[3];
+        var map = features.data<double>().ToArray();
+        var boxes = rois.data<double>().ToArray();
+        long count = rois.shape[0];
+        var result = new List<double>();
+        double At(long b, long c, long y, long x) => map[((b * channels + c) * height + y) * width + x];
+        for (long r = 0; r < count; r++)
+        {
+            long b = (long)boxes[r * 5];
+            double x1 = boxes[r * 5 + 1] * spatialScale - 0.5, y1 = boxes[r * 5 + 2] * spatialScale - 0.5;
+            double binW = (boxes[r * 5 + 3] - boxes[r * 5 + 1]) * spatialScale / outputSize;
+            double binH = (boxes[r * 5 + 4] - boxes[r * 5 + 2]) * spatialScale / outputSize;
+            for (long c = 0; c < channels; c++)
+            {
+                for (int i = 0; i < outputSize; i++)
+                {
+                    for (int j = 0; j < outputSize; j++)
+                    {
+                        double sum = 0;
+                        for (int sy = 0; sy < samplingRatio; sy++)
+                        {
+                            for (int sx = 0; sx < samplingRatio; sx++)
+                            {
+                                double y = Math.Clamp(y1 + binH * (i + (sy + 0.5) / samplingRatio), 0, height - 1);
+                                double x = Math.Clamp(x1 + binW * (j + (sx + 0.5) / samplingRatio), 0, width - 1);
+                                long y0 = (long)Math.Floor(y), x0 = (long)Math.Floor(x);
+                                long yUp = Math.Min(y0 + 1, height - 1), xUp = Math.Min(x0 + 1, width - 1);
+                                double fy = y - y0, fx = x - x0;
+                                sum += (1 - fy) * ((1 - fx) * At(b, c, y0, x0) + fx * At(b, c, y0, xUp))
+                                    + fy * ((1 - fx) * At(b, c, yUp, x0) + fx * At(b, c, yUp, xUp));
+                            }
+                        }
+
+                        result.Add(sum / (samplingRatio * samplingRatio));
+                    }
+                }
+            }
+        }
+
+        return result.ToArray();
+    }
 
     private static Tensor Ramps()
     {

@@ -4,9 +4,11 @@ using static TorchSharp.torch;
 namespace FasterRcnnDistillation.Ops;
 
 /// <summary>
-/// RoIAlign (aligned variant: pixel centres at +0.5) written with <c>grid_sample</c>. The images of a batch are laid
-/// side by side into one [1, C, H, B·W] map and every RoI samples only inside its own image (coordinates are clamped
-/// to the image's cells), so a single <c>grid_sample</c> call serves all RoIs of a level.
+/// RoIAlign (aligned variant: pixel centres at +0.5) as two matrix products. Bilinear interpolation is separable and
+/// so is the average over a bin's samplingRatio × samplingRatio grid, so each RoI's pooling is
+/// Wy · F · Wxᵀ with per-axis weight matrices Wy [S, H] and Wx [S, W] (each row the mean of the hat functions
+/// max(0, 1 − |x − i|) of the bin's samples): exactly bilinear sampling with coordinates clamped to the map, averaged.
+/// Matrix products are much faster than <c>grid_sample</c> on the CPU, forward and backward.
 /// </summary>
 public static class RoiAlign
 {
@@ -22,32 +24,39 @@ public static class RoiAlign
     {
         using var scope = NewDisposeScope();
         long batch = features.shape[0], channels = features.shape[1], height = features.shape[2], width = features.shape[3];
-        long count = rois.shape[0];
-        int points = outputSize * samplingRatio;
-        if (count == 0)
+        if (rois.shape[0] == 0)
         {
             return zeros(new[] { 0L, channels, outputSize, outputSize }, dtype: features.dtype, device: features.device)
                 .MoveToOuterDisposeScope();
         }
 
-        var steps = (arange(points, dtype: features.dtype, device: features.device) + 0.5) / points; // [P]
-        var scaled = rois[.., 1..] * spatialScale - 0.5;
-        var x = (scaled[.., 0].unsqueeze(1) + steps.unsqueeze(0) * (scaled[.., 2] - scaled[.., 0]).unsqueeze(1))
-            .clamp(0, width - 1); // [R, P]
-        var y = (scaled[.., 1].unsqueeze(1) + steps.unsqueeze(0) * (scaled[.., 3] - scaled[.., 1]).unsqueeze(1))
-            .clamp(0, height - 1); // [R, P]
-        var xGlobal = x + rois[.., 0].unsqueeze(1) * width;
-        var xNorm = xGlobal / Math.Max(batch * width - 1, 1) * 2 - 1;
-        var yNorm = y / Math.Max(height - 1, 1) * 2 - 1;
-        var grid = stack(new[]
+        var boxes = rois.to(features.dtype);
+        var rowWeights = AxisWeights(boxes[.., 2], boxes[.., 4], height, outputSize, spatialScale, samplingRatio); // [R, S, H]
+        var columnWeights = AxisWeights(boxes[.., 1], boxes[.., 3], width, outputSize, spatialScale, samplingRatio); // [R, S, W]
+        var image = rois[.., 0].to(int64);
+        var indices = new List<Tensor>();
+        var pieces = new List<Tensor>();
+        for (int b = 0; b < batch; b++)
         {
-            xNorm.unsqueeze(1).expand(count, points, points),
-            yNorm.unsqueeze(2).expand(count, points, points),
-        }, 3).reshape(1, count * points, points, 2);
-        var sideBySide = features.permute(1, 2, 0, 3).reshape(1, channels, height, batch * width);
-        var sampled = nn.functional.grid_sample(sideBySide, grid, align_corners: true) // [1, C, R·P, P]
-            .view(channels, count, points, points).permute(1, 0, 2, 3);
-        return nn.functional.avg_pool2d(sampled, samplingRatio).MoveToOuterDisposeScope();
+            var index = image.eq(b).nonzero().squeeze(1);
+            long count = index.shape[0];
+            if (count == 0)
+            {
+                continue;
+            }
+
+            // [n·S, H] × [H, C·W] → [n, S·C, W]; then per roi [S·C, W] × [W, S] → [n, S, C, S].
+            var rows = rowWeights.index_select(0, index).reshape(-1, height)
+                .mm(features[b].permute(1, 0, 2).reshape(height, channels * width))
+                .view(count, outputSize * channels, width);
+            indices.Add(index);
+            pieces.Add(rows.bmm(columnWeights.index_select(0, index).transpose(1, 2)));
+        }
+
+        return Reorder(cat(pieces), indices)
+            .view(-1, outputSize, channels, outputSize)
+            .permute(0, 2, 1, 3)
+            .MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -70,8 +79,8 @@ public static class RoiAlign
     {
         using var scope = NewDisposeScope();
         var levels = MapLevels(rois, features.Count);
-        var output = zeros(new[] { rois.shape[0], features[0].shape[1], outputSize, outputSize },
-            dtype: features[0].dtype, device: features[0].device);
+        var indices = new List<Tensor>();
+        var pieces = new List<Tensor>();
         for (int level = 0; level < features.Count; level++)
         {
             var index = levels.eq(level).nonzero().squeeze(1);
@@ -80,10 +89,37 @@ public static class RoiAlign
                 continue;
             }
 
-            var pooled = Pool(features[level], rois.index_select(0, index), outputSize, 1.0 / strides[level], samplingRatio);
-            output = output.index_copy(0, index, pooled);
+            indices.Add(index);
+            pieces.Add(Pool(features[level], rois.index_select(0, index), outputSize, 1.0 / strides[level], samplingRatio));
         }
 
-        return output.MoveToOuterDisposeScope();
+        return pieces.Count == 0
+            ? zeros(new[] { 0L, features[0].shape[1], outputSize, outputSize }, dtype: features[0].dtype, device: features[0].device)
+                .MoveToOuterDisposeScope()
+            : Reorder(cat(pieces), indices).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Puts rows computed group by group back into roi order: <paramref name="grouped"/> [R, ...] holds, one group after
+    /// the other, the rows of the rois listed in <paramref name="indices"/> (together a permutation of 0..R − 1).
+    /// </summary>
+    private static Tensor Reorder(Tensor grouped, List<Tensor> indices)
+        => indices.Count == 1 ? grouped : grouped.index_select(0, cat(indices).argsort());
+
+    /// <summary>
+    /// Interpolation weights along one axis for rois spanning [start, end] image pixels [R] on a map axis of
+    /// <paramref name="size"/> cells → [R, outputSize, size]: row s is the mean, over the bin's samplingRatio samples
+    /// (coordinates clamped to [0, size − 1]), of the bilinear hat weights max(0, 1 − |x − i|).
+    /// </summary>
+    private static Tensor AxisWeights(Tensor start, Tensor end, long size, int outputSize, double spatialScale, int samplingRatio)
+    {
+        int points = outputSize * samplingRatio;
+        var steps = (arange(points, dtype: start.dtype, device: start.device) + 0.5) / points; // [P]
+        var first = start * spatialScale - 0.5;
+        var length = (end - start) * spatialScale;
+        var samples = (first.unsqueeze(1) + steps.unsqueeze(0) * length.unsqueeze(1)).clamp(0, size - 1); // [R, P]
+        var cells = arange(size, dtype: start.dtype, device: start.device);
+        var hats = (1 - (samples.unsqueeze(2) - cells).abs()).clamp_min(0); // [R, P, size]
+        return hats.view(-1, outputSize, samplingRatio, size).mean(new long[] { 2 });
     }
 }
