@@ -20,8 +20,8 @@ public sealed record SampleOptions
         Options:
           --seed N                 seed of model init, sampling and batch order (default 1)
           --device cpu|cuda        (default cpu)
-          --epochs N               student epochs (default 4)
-          --teacher-epochs N       teacher epochs (default 4)
+          --epochs N               student epochs (default 6)
+          --teacher-epochs N       teacher epochs (default 10)
           --train-images N         synthetic training images (default 160)
           --val-images N           synthetic validation images (default 64)
           --image-size N           image side in pixels (default 96)
@@ -41,9 +41,9 @@ public sealed record SampleOptions
 
     public string Device { get; init; } = "cpu";
 
-    public int StudentEpochs { get; init; } = 4;
+    public int StudentEpochs { get; init; } = 6;
 
-    public int TeacherEpochs { get; init; } = 4;
+    public int TeacherEpochs { get; init; } = 10;
 
     public int TrainImages { get; init; } = 160;
 
