@@ -7,19 +7,6 @@ namespace FasterRcnnDistillation.Tests;
 
 public class DetectorTests
 {
-    private static DetectorConfig Tiny(int width, int fpn) => new()
-    {
-        BlockCounts = new[] { 1, 1, 1, 1 },
-        BaseWidth = width,
-        FpnChannels = fpn,
-        Classes = SyntheticShapes.ClassNames.Count,
-        HeadHidden = 32,
-        RpnPreNmsPerLevel = 100,
-        RpnPostNmsTrain = 50,
-        RpnPostNmsTest = 50,
-        RoiSamples = 32,
-    };
-
     [Fact]
     public void Anchors_are_centred_on_cells_with_the_configured_size_and_ratios()
     {
@@ -65,7 +52,7 @@ public class DetectorTests
     {
         manual_seed(3);
         var data = SyntheticShapes.Generate(2, seed: 11, imageSize: 64);
-        using var model = new FasterRcnn(Tiny(16, 16));
+        using var model = new FasterRcnn(TinyDetector.Config(16, 16));
         model.train();
         using var batch = DetectionBatch.Collate(data.Samples, CPU);
 
@@ -89,11 +76,11 @@ public class DetectorTests
         string path = Path.Combine(Path.GetTempPath(), $"frcnn-{Guid.NewGuid():N}.bin");
         try
         {
-            using var original = new FasterRcnn(Tiny(16, 16));
+            using var original = new FasterRcnn(TinyDetector.Config(16, 16));
             original.eval();
             original.save(path);
             manual_seed(5);
-            using var restored = new FasterRcnn(Tiny(16, 16));
+            using var restored = new FasterRcnn(TinyDetector.Config(16, 16));
             restored.load(path);
             restored.eval();
 
@@ -112,8 +99,8 @@ public class DetectorTests
     {
         manual_seed(6);
         var data = SyntheticShapes.Generate(2, seed: 13, imageSize: 64);
-        using var teacher = new FasterRcnn(Tiny(32, 32));
-        using var student = new FasterRcnn(Tiny(16, 16));
+        using var teacher = new FasterRcnn(TinyDetector.Config(32, 32));
+        using var student = new FasterRcnn(TinyDetector.Config(16, 16));
         student.train();
         using var batch = DetectionBatch.Collate(data.Samples, CPU);
 

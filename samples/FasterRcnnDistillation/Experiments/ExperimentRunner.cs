@@ -67,7 +67,10 @@ public sealed class ExperimentRunner
 
         ResultsTable.Print(results);
         ResultsTable.AppendCsv(Path.Combine(options.Output, "results.csv"), results);
-        string suffix = $"{options.Command}-seed{options.Seed}";
+        string suffix = options.Command is "student" or "teacher"
+            ? $"{options.Command}-seed{options.Seed}"
+            : string.Create(CultureInfo.InvariantCulture,
+                $"{options.Command}-seed{options.Seed}-obj{options.ObjectWeight}-bg{options.BackgroundWeight}-kd{(options.ProposalKd ? "on" : "off")}");
         string curves = Path.Combine(options.Output, $"losses-{suffix}.png");
         LossCurvePlot.Save(curves, histories, new[] { "detection", "neck_object", "neck_background", "proposal_object", "proposal_background" });
         string picture = Path.Combine(options.Output, $"detections-{suffix}.png");

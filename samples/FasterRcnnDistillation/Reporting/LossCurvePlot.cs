@@ -1,9 +1,15 @@
 namespace FasterRcnnDistillation.Reporting;
 
-/// <summary>Loss curves of training runs (moving average over 10 steps), saved as a PNG with ScottPlot.</summary>
+/// <summary>
+/// Loss curves of training runs (moving average over 10 steps), saved as a PNG with ScottPlot. The loss axis is
+/// logarithmic: the DeFeat background term starts two orders of magnitude above the detection losses.
+/// </summary>
 public static class LossCurvePlot
 {
     private const int Window = 10;
+
+    /// <summary>Smallest loss drawn (a step's exact zero would have no logarithm).</summary>
+    private const double Floor = 1e-4;
 
     /// <summary>One line per (run, component): run name → per-step records (component → value).</summary>
     public static void Save(string path, IReadOnlyDictionary<string, List<Dictionary<string, double>>> runs, IReadOnlyList<string> components)
@@ -19,8 +25,14 @@ public static class LossCurvePlot
                 }
 
                 var values = history.Select(r => r[component]).ToArray();
+                if (values.All(v => v == 0))
+                {
+                    continue; // a term switched off by a weight of 0
+                }
+
                 var smoothed = values.Select((_, i) => values[Math.Max(0, i - Window + 1)..(i + 1)].Average()).ToArray();
-                var line = plot.Add.Scatter(Enumerable.Range(0, smoothed.Length).Select(i => (double)i).ToArray(), smoothed);
+                var logs = smoothed.Select(v => Math.Log10(Math.Max(v, Floor))).ToArray();
+                var line = plot.Add.Scatter(Enumerable.Range(0, logs.Length).Select(i => (double)i).ToArray(), logs);
                 line.MarkerSize = 0;
                 line.LegendText = $"{run}: {component}";
             }
@@ -28,7 +40,13 @@ public static class LossCurvePlot
 
         plot.Title("Training losses (moving average of 10 steps)");
         plot.XLabel("step");
-        plot.YLabel("loss");
+        plot.YLabel("loss (log scale)");
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
+        {
+            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
+            IntegerTicksOnly = true,
+            LabelFormatter = exponent => Math.Pow(10, exponent).ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
+        };
         plot.ShowLegend();
         plot.SavePng(path, 1000, 600);
     }
