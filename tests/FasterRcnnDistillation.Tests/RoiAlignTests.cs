@@ -101,6 +101,16 @@ public class RoiAlignTests
     }
 
     [Fact]
+    public void Rois_of_an_image_outside_the_batch_are_rejected_by_name()
+    {
+        using var features = Ramps();
+        using var rois = tensor(new float[] { 0, 1, 1, 5, 5, 2, 1, 1, 5, 5 }, 2, 5);
+
+        FluentActions.Invoking(() => RoiAlign.Pool(features, rois, 2, 1, 2))
+            .Should().Throw<ArgumentException>().WithParameterName("rois").WithMessage("*1 of 2 rows*[0, 2)*");
+    }
+
+    [Fact]
     public void Empty_rois_give_an_empty_result()
     {
         using var features = Ramps();

@@ -53,6 +53,14 @@ public static class RoiAlign
             pieces.Add(rows.bmm(columnWeights.index_select(0, index).transpose(1, 2)));
         }
 
+        long matched = indices.Sum(index => index.shape[0]);
+        if (matched != rois.shape[0])
+        {
+            throw new ArgumentException(
+                $"rois: {rois.shape[0] - matched} of {rois.shape[0]} rows have a batch index outside [0, {batch}) of features [{batch}, ...].",
+                nameof(rois));
+        }
+
         return Reorder(cat(pieces), indices)
             .view(-1, outputSize, channels, outputSize)
             .permute(0, 2, 1, 3)
