@@ -4,23 +4,29 @@ using static TorchSharp.torch;
 namespace DeFeat.Losses.Masks;
 
 /// <summary>
-/// The official DeFeat level of a box (mmdetection's RoI level mapping with a canonical size of 56 px):
-/// clamp(floor(log2(sqrt((w+1)(h+1)) / 56 + 1e-6)), 0, L−1), w = x2−x1, h = y2−y1 in pixels, so a sqrt-area below
-/// 112 px goes to level 0, 112–224 px to level 1, 224–448 px to level 2, and so on.
+/// The official DeFeat level of a box (mmdetection's RoI level mapping with a canonical size c, by default 56 px,
+/// mmdetection's <c>finest_scale</c>): clamp(floor(log2(sqrt((w+1)(h+1)) / c + 1e-6)), 0, L−1), w = x2−x1,
+/// h = y2−y1 in pixels, so a sqrt-area below 2c px goes to level 0, 2c–4c px to level 1, 4c–8c px to level 2, and so
+/// on (with c = 56: below 112 px, 112–224 px, 224–448 px, ...).
 /// </summary>
 internal static class DeFeatLevelRule
 {
-    private const double CanonicalSize = 56.0;
+    /// <summary>The official canonical size, mmdetection's <c>finest_scale</c> (for ~800 px inputs).</summary>
+    public const double DefaultCanonicalSize = 56.0;
+
     private const double Epsilon = 1e-6;
 
-    /// <summary>boxes: [N, 4] float64 xyxy pixels. Returns [N] int64 levels in [0, levelCount − 1].</summary>
-    public static Tensor Assign(Tensor boxes, int levelCount)
+    /// <summary>
+    /// boxes: [N, 4] float64 xyxy pixels; canonicalSize: c (finite, &gt; 0, checked by the caller).
+    /// Returns [N] int64 levels in [0, levelCount − 1].
+    /// </summary>
+    public static Tensor Assign(Tensor boxes, int levelCount, double canonicalSize = DefaultCanonicalSize)
     {
         using var scope = NewDisposeScope();
         var width = boxes.select(1, 2) - boxes.select(1, 0);
         var height = boxes.select(1, 3) - boxes.select(1, 1);
         var scale = ((width + 1) * (height + 1)).sqrt();
-        return (scale / CanonicalSize + Epsilon).log2().floor()
+        return (scale / canonicalSize + Epsilon).log2().floor()
             .nan_to_num()
             .clamp(0, levelCount - 1)
             .to(ScalarType.Int64)

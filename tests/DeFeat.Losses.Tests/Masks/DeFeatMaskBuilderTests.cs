@@ -153,6 +153,29 @@ public class DeFeatMaskBuilderTests
         DisposeAll(masks);
     }
 
+    [Theory]
+    [InlineData(null, 0)]
+    [InlineData(56.0, 0)]
+    [InlineData(14.0, 2)]
+    public void The_canonical_size_sets_the_scale_of_the_level_rule(double? canonicalSize, int expectedLevel)
+    {
+        // Box (0, 0, 59, 59): sqrt((59+1)(59+1)) = 60. c = 56 (the default): log2(60/56 ≈ 1.071) ≈ 0.10 → level 0.
+        // c = 14: log2(60/14 ≈ 4.286) ≈ 2.10 → level 2 (of 4 levels, so not a clamp).
+        var builder = canonicalSize is { } c ? new DeFeatMaskBuilder { CanonicalSize = c } : new DeFeatMaskBuilder();
+        builder.CanonicalSize.Should().Be(canonicalSize ?? 56);
+        var masks = builder.Build([Boxes([0, 0, 59, 59])], Enumerable.Repeat(new FeatureMapSize(2, 2), 4).ToArray(), [4, 8, 16, 32]);
+        masks.Select(m => m.sum().ToSingle() > 0).Should().Equal(Enumerable.Range(0, 4).Select(level => level == expectedLevel));
+        DisposeAll(masks);
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(-56.0)]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public void A_canonical_size_that_is_not_a_finite_positive_number_is_rejected(double canonicalSize)
+        => ShouldRejectOption(() => new DeFeatMaskBuilder { CanonicalSize = canonicalSize }, "CanonicalSize", "> 0", canonicalSize);
+
     [Fact]
     public void Large_boxes_are_clamped_to_the_last_level_of_a_short_pyramid()
     {
@@ -197,21 +220,23 @@ public class DeFeatMaskBuilderTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    public void Random_boxes_match_the_official_per_box_slice_loops(int seed)
+    [InlineData(1, 56.0)]
+    [InlineData(2, 56.0)]
+    [InlineData(3, 56.0)]
+    [InlineData(4, 17.92)] // 56 · 256 / 800, the guidance for 256 px inputs
+    [InlineData(5, 14.0)]
+    public void Random_boxes_match_the_official_per_box_slice_loops(int seed, double canonicalSize)
     {
         var random = new Random(seed);
         (int Height, int Width)[] sizes = [(48, 64), (24, 32), (12, 16), (6, 8)];
         double[] strides = [4, 8, 16, 32];
         var boxes = RandomBoxes(random, imageCount: 4, imageWidth: 256, imageHeight: 192);
 
-        var masks = new DeFeatMaskBuilder().Build(
+        var masks = new DeFeatMaskBuilder { CanonicalSize = canonicalSize }.Build(
             boxes.Select(image => image.Length == 0 ? Boxes() : Boxes(image)).ToArray(),
             sizes.Select(size => new FeatureMapSize(size.Height, size.Width)).ToArray(),
             strides);
-        var expected = NaiveDeFeatMaskOracle.Build(boxes, sizes, strides);
+        var expected = NaiveDeFeatMaskOracle.Build(boxes, sizes, strides, canonicalSize: canonicalSize);
 
         for (var level = 0; level < sizes.Length; level++)
         {

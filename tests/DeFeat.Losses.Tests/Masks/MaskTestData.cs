@@ -47,6 +47,14 @@ internal static class MaskTestData
         return values;
     }
 
+    /// <summary>
+    /// Asserts that creating an object with an invalid option value throws an <see cref="ArgumentOutOfRangeException"/>
+    /// that names the option and states the expected range and the actual value.
+    /// </summary>
+    public static void ShouldRejectOption(Func<object> create, string name, string expected, double value)
+        => FluentActions.Invoking(create).Should().Throw<ArgumentOutOfRangeException>()
+            .Where(e => e.ParamName == name && e.Message.Contains(expected) && e.Message.Contains($"got {value}"));
+
     /// <summary>An all-zero H × W grid.</summary>
     public static int[,] ZeroGrid(int height, int width) => new int[height, width];
 

@@ -6,8 +6,11 @@ namespace DeFeat.Losses.Tests.Masks;
 /// </summary>
 internal static class NaiveDeFeatMaskOracle
 {
-    /// <summary>masks[level][image] is an H × W grid. boxes[image] holds (x1, y1, x2, y2) rows.</summary>
-    public static double[][][,] Build(double[][][] boxes, (int Height, int Width)[] sizes, double[] strides, bool allLevels = false)
+    /// <summary>
+    /// masks[level][image] is an H × W grid. boxes[image] holds (x1, y1, x2, y2) rows; canonicalSize is the c of the
+    /// level rule (mmdetection's finest_scale, 56 in the official code).
+    /// </summary>
+    public static double[][][,] Build(double[][][] boxes, (int Height, int Width)[] sizes, double[] strides, bool allLevels = false, double canonicalSize = 56)
     {
         var masks = new double[sizes.Length][][,];
         for (var level = 0; level < sizes.Length; level++)
@@ -25,7 +28,7 @@ internal static class NaiveDeFeatMaskOracle
             {
                 for (var level = 0; level < sizes.Length; level++)
                 {
-                    if (allLevels || level == Level(box, sizes.Length))
+                    if (allLevels || level == Level(box, sizes.Length, canonicalSize))
                     {
                         Mark(masks[level][image], box, strides[level]);
                     }
@@ -36,10 +39,10 @@ internal static class NaiveDeFeatMaskOracle
         return masks;
     }
 
-    public static int Level(double[] box, int levelCount)
+    public static int Level(double[] box, int levelCount, double canonicalSize = 56)
     {
         var scale = Math.Sqrt((box[2] - box[0] + 1) * (box[3] - box[1] + 1));
-        var level = (int)Math.Floor(Math.Log2((scale / 56) + 1e-6));
+        var level = (int)Math.Floor(Math.Log2((scale / canonicalSize) + 1e-6));
         return Math.Clamp(level, 0, levelCount - 1);
     }
 
