@@ -6,7 +6,8 @@ namespace DeFeat.Losses.Masks;
 /// <summary>
 /// The FGFI anchor-IoU mask (Wang et al., CVPR 2019, "Distilling Object Detectors with Fine-grained Feature
 /// Imitation"). Anchors are laid out as in mmdetection v2 (see <see cref="AnchorIouMaskOptions"/>: centred on
-/// (j·s, i·s), offset 0). For each GT box, m = its largest IoU over all anchors of all levels; a cell of a level is 1
+/// ((j + o)·s, (i + o)·s), o = <see cref="AnchorIouMaskOptions.CenterOffset"/>, default 0). For each GT box,
+/// m = its largest IoU over all anchors of all levels; a cell of a level is 1
 /// where at least one of its anchors has IoU &gt; φ·m with at least one GT box of that image
 /// (φ = <see cref="AnchorIouMaskOptions.IouFactor"/>), else 0. A GT box overlapping no anchor, or of zero area (m = 0), marks nothing.
 /// IoU uses areas (x2−x1)(y2−y1) without mmdetection v1's +1. Unlike the DeFeat rule a box can mark several levels.
@@ -68,8 +69,8 @@ public sealed class AnchorIouMaskBuilder : ObjectMaskBuilder
         var device = boxes.device;
         var halfWidths = tensor(anchorWidths, device: device) * (level.Stride / 2);
         var halfHeights = tensor(anchorHeights, device: device) * (level.Stride / 2);
-        var overlapX = AxisOverlap(boxes.select(1, 0), boxes.select(1, 2), level.Size.Width, level.Stride, halfWidths);
-        var overlapY = AxisOverlap(boxes.select(1, 1), boxes.select(1, 3), level.Size.Height, level.Stride, halfHeights);
+        var overlapX = AxisOverlap(boxes.select(1, 0), boxes.select(1, 2), level.Size.Width, level.Stride, Options.CenterOffset, halfWidths);
+        var overlapY = AxisOverlap(boxes.select(1, 1), boxes.select(1, 3), level.Size.Height, level.Stride, Options.CenterOffset, halfHeights);
         var intersection = overlapY.unsqueeze(2) * overlapX.unsqueeze(1);
         var boxAreas = ((boxes.select(1, 2) - boxes.select(1, 0)) * (boxes.select(1, 3) - boxes.select(1, 1)))
             .to(ScalarType.Float32).view(-1, 1, 1, 1);
@@ -79,11 +80,11 @@ public sealed class AnchorIouMaskBuilder : ObjectMaskBuilder
 
     /// <summary>
     /// Overlap length along one axis of each box [low, high] (pixels, [N] float64) with the anchors centred on
-    /// cell·stride with the given half sizes ([K] float64): [N, cells, K] float32, ≥ 0.
+    /// (cell + centreOffset)·stride with the given half sizes ([K] float64): [N, cells, K] float32, ≥ 0.
     /// </summary>
-    private static Tensor AxisOverlap(Tensor low, Tensor high, int cellCount, double stride, Tensor halfSizes)
+    private static Tensor AxisOverlap(Tensor low, Tensor high, int cellCount, double stride, double centreOffset, Tensor halfSizes)
     {
-        var centres = (arange(cellCount, ScalarType.Float64, low.device) * stride).unsqueeze(1);
+        var centres = ((arange(cellCount, ScalarType.Float64, low.device) + centreOffset) * stride).unsqueeze(1);
         var anchorLow = (centres - halfSizes).unsqueeze(0);
         var anchorHigh = (centres + halfSizes).unsqueeze(0);
         var overlap = minimum(high.view(-1, 1, 1), anchorHigh) - maximum(low.view(-1, 1, 1), anchorLow);

@@ -2,9 +2,10 @@ namespace DeFeat.Losses.Masks;
 
 /// <summary>
 /// The anchor layout and threshold of <see cref="AnchorIouMaskBuilder"/> (FGFI), following mmdetection v2's
-/// <c>AnchorGenerator</c> with its default base sizes (= the strides) and centre offset 0: on a level with stride s,
-/// cell (i, j) carries one anchor per (ratio r, scale k), centred on the pixel (j·s, i·s), of width s·k/√r and height
-/// s·k·√r pixels. Immutable; the lists are copied on assignment.
+/// <c>AnchorGenerator</c> with its default base sizes (= the strides) and centre offset o
+/// (<see cref="CenterOffset"/>, default 0): on a level with stride s, cell (i, j) carries one anchor per
+/// (ratio r, scale k), centred on the pixel ((j + o)·s, (i + o)·s), of width s·k/√r and height s·k·√r pixels.
+/// Immutable; the lists are copied on assignment.
 /// </summary>
 public sealed record AnchorIouMaskOptions
 {
@@ -44,6 +45,19 @@ public sealed record AnchorIouMaskOptions
         get;
         init => field = Guard.InRange(Guard.Positive(value, nameof(IouFactor)), 0, 1, nameof(IouFactor));
     } = 0.5;
+
+    /// <summary>
+    /// The anchor centre offset o in [0, 1], in units of the stride: the anchors of cell (i, j) are centred on
+    /// ((j + o)·s, (i + o)·s). Default 0 (mmdetection v2's <c>center_offset</c>, which with the default base sizes
+    /// = the strides is the same fraction of the stride). Use 0.5 for detectors whose anchors sit at the cell centres
+    /// (j + 0.5)·s, e.g. ML.NET's AutoFormerV2 RetinaNet head.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not in [0, 1].</exception>
+    public double CenterOffset
+    {
+        get;
+        init => field = Guard.InRange(value, 0, 1, nameof(CenterOffset));
+    }
 
     /// <summary>mmdetection's octave scales: octaveBaseScale · 2^(i / scalesPerOctave), i = 0 … scalesPerOctave − 1.</summary>
     /// <param name="octaveBaseScale">The first scale (&gt; 0), e.g. 4 for RetinaNet.</param>

@@ -67,6 +67,41 @@ public class AnchorIouMaskBuilderTests
     }
 
     [Fact]
+    public void The_centre_offset_moves_the_anchors_and_so_the_marked_cells()
+    {
+        // Stride 8, 4 × 4 cells, one square anchor of side 16, φ = 0.5, GT (4, 4, 20, 20).
+        // Offset 0 (centres 8j, anchors [8j − 8, 8j + 8]): per axis the overlap with [4, 20] is 4, 12, 12, 4 for
+        // j = 0..3, so the best IoU is 144 / (256 + 256 − 144) = 144/368 at cells (1..2, 1..2); (1, 0) etc.:
+        // 48 / 464 ≈ 0.10 < 0.5 · 0.39.
+        // Offset 0.5 (centres 8j + 4, anchors [8j − 4, 8j + 12]): anchor (1, 1) = [4, 20]² → IoU 1; (0, 1), (1, 0),
+        // (1, 2), (2, 1): 128 / 384 = 1/3, not > 0.5.
+        int[,] Marked(AnchorIouMaskOptions options)
+        {
+            var masks = new AnchorIouMaskBuilder(options).Build([Boxes([4, 4, 20, 20])], [new(4, 4)], [8]);
+            var grid = Grid(masks[0], 0);
+            DisposeAll(masks);
+            return grid;
+        }
+
+        var offsetZero = new[,]
+        {
+            { 0, 0, 0, 0 },
+            { 0, 1, 1, 0 },
+            { 0, 1, 1, 0 },
+            { 0, 0, 0, 0 },
+        };
+        Marked(SquareAnchorsOfTwoStrides with { CenterOffset = 0 }).Should().BeEquivalentTo(offsetZero);
+        Marked(SquareAnchorsOfTwoStrides).Should().BeEquivalentTo(offsetZero, "the default offset is 0");
+        Marked(SquareAnchorsOfTwoStrides with { CenterOffset = 0.5 }).Should().BeEquivalentTo(new[,]
+        {
+            { 0, 0, 0, 0 },
+            { 0, 1, 0, 0 },
+            { 0, 0, 0, 0 },
+            { 0, 0, 0, 0 },
+        });
+    }
+
+    [Fact]
     public void A_box_overlapping_no_anchor_marks_nothing()
     {
         // Anchors of side 16 centred on (0..24, 0..24) reach 32 at most; the GT starts at 100.
@@ -76,12 +111,14 @@ public class AnchorIouMaskBuilderTests
     }
 
     [Theory]
-    [InlineData(11)]
-    [InlineData(12)]
-    public void Random_boxes_match_a_naive_anchor_loop(int seed)
+    [InlineData(11, 0.0)]
+    [InlineData(12, 0.0)]
+    [InlineData(13, 0.5)]
+    [InlineData(14, 0.25)]
+    public void Random_boxes_match_a_naive_anchor_loop(int seed, double centerOffset)
     {
         var random = new Random(seed);
-        var options = new AnchorIouMaskOptions { Scales = [2, 3], Ratios = [0.5, 1, 2], IouFactor = 0.5 };
+        var options = new AnchorIouMaskOptions { Scales = [2, 3], Ratios = [0.5, 1, 2], IouFactor = 0.5, CenterOffset = centerOffset };
         (int Height, int Width)[] sizes = [(12, 16), (6, 8)];
         double[] strides = [8, 16];
         var boxes = DeFeatMaskBuilderTests.RandomBoxes(random, imageCount: 3, imageWidth: 128, imageHeight: 96);
@@ -123,6 +160,22 @@ public class AnchorIouMaskBuilderTests
         new AnchorIouMaskOptions { IouFactor = 1 }.IouFactor.Should().Be(1);
     }
 
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    public void A_centre_offset_outside_0_to_1_is_rejected(double centerOffset)
+        => ShouldRejectOption(() => new AnchorIouMaskOptions { CenterOffset = centerOffset }, "CenterOffset", "[0, 1]", centerOffset);
+
+    [Fact]
+    public void The_centre_offset_defaults_to_0_and_accepts_both_ends()
+    {
+        AnchorIouMaskOptions.FasterRcnn.CenterOffset.Should().Be(0);
+        AnchorIouMaskOptions.RetinaNet.CenterOffset.Should().Be(0);
+        new AnchorIouMaskOptions { CenterOffset = 0 }.CenterOffset.Should().Be(0);
+        new AnchorIouMaskOptions { CenterOffset = 1 }.CenterOffset.Should().Be(1);
+    }
+
     [Fact]
     public void Presets_follow_mmdetection_v2()
     {
@@ -152,7 +205,8 @@ public class AnchorIouMaskBuilderTests
                         {
                             var width = s * scale / Math.Sqrt(ratio);
                             var height = s * scale * Math.Sqrt(ratio);
-                            double[] anchor = [(column * s) - (width / 2), (row * s) - (height / 2), (column * s) + (width / 2), (row * s) + (height / 2)];
+                            var (x, y) = ((column + options.CenterOffset) * s, (row + options.CenterOffset) * s);
+                            double[] anchor = [x - (width / 2), y - (height / 2), x + (width / 2), y + (height / 2)];
                             anchors.Add((level, row, column, anchor));
                         }
                     }
