@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Proposals;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Schedules;
@@ -30,12 +31,13 @@ namespace DeFeat.Hooks.Distillation;
 /// <para>
 /// The distiller owns the adaptation layers: they (and only they) are its <c>parameters()</c>; give them to the
 /// student's optimiser and move the distiller with <c>to(...)</c> along with the student. Disposing the distiller
-/// removes every hook (or restores every swapped field); the teacher stays frozen.
+/// detaches every tap (removes the hooks, restores every slot that held a substitute); the teacher stays frozen.
 /// </para>
 /// <para>
-/// Memory: the recorded tensors are the models' own outputs, owned by the step's dispose scope; the distiller keeps
-/// no tensor past its call, and its intermediates (masks, per-level terms) are disposed inside it. With the documented
-/// loop (<c>using var scope = torch.NewDisposeScope();</c> per step) the live tensor count stays flat.
+/// Memory: the taps hold their own aliases of the recorded outputs (valid even when a model's forward opens and
+/// closes its own dispose scope) and free them when the distiller's call ends; the distiller keeps no tensor past its
+/// call, and its intermediates (masks, per-level terms) are disposed inside it. With the documented loop
+/// (<c>using var scope = torch.NewDisposeScope();</c> per step) the live tensor count stays flat.
 /// </para>
 /// </remarks>
 public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize, DistillationLosses>
@@ -52,14 +54,16 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     private readonly KdWeightSchedule schedule;
     private readonly int logitsOutput;
 
-    /// <summary>Freezes the teacher and attaches the taps (and the proposal relay) described by <paramref name="options"/>.</summary>
-    /// <param name="teacher">The teacher detector; it is frozen (eval, no gradients) here.</param>
+    /// <summary>Attaches the taps (and the proposal relay) described by <paramref name="options"/> and freezes the teacher.</summary>
+    /// <param name="teacher">The teacher detector; it is frozen (eval, no gradients) once everything else has succeeded.</param>
     /// <param name="student">The student detector; its mode and parameters are not touched.</param>
     /// <param name="options">Paths, adaptation channels, loss weights, mask rule, strides, schedule, RoI heads.</param>
     /// <exception cref="ArgumentNullException">An argument or a required option is null.</exception>
     /// <exception cref="ArgumentException">
-    /// A path names no submodule (the message lists the nearest valid paths), a submodule cannot be wrapped, only one
-    /// of the channel lists is given, or a value is out of range.
+    /// The teacher and the student are the same module; a path names no submodule (the message names the option, the
+    /// model and the nearest valid paths); a submodule cannot be tapped (the message says what to change); only one of
+    /// the channel lists is given; or a value is out of range. A constructor that throws leaves both models exactly
+    /// as they were (nothing attached, the teacher not frozen).
     /// </exception>
     public DeFeatDistiller(nn.Module teacher, nn.Module student, DeFeatDistillerOptions options)
         : base(nameof(DeFeatDistiller))
@@ -67,6 +71,14 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         Guard.NotNull(teacher, nameof(teacher));
         Guard.NotNull(student, nameof(student));
         Options = Guard.NotNull(options, nameof(options));
+        if (ReferenceEquals(teacher, student))
+        {
+            throw new ArgumentException(
+                $"{nameof(teacher)} and {nameof(student)} are the same {TypeNames.Of(teacher.GetType())} instance; the teacher is frozen, so "
+                + "the student would never train. Pass two models (e.g. load the teacher's weights into a second instance).",
+                nameof(student));
+        }
+
         if ((options.StudentChannels is null) != (options.TeacherChannels is null))
         {
             throw new ArgumentException(
@@ -74,35 +86,45 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
                 nameof(options));
         }
 
+        if (options.RoiHeads is { } roiHeads)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(roiHeads.LogitsOutput, $"{nameof(options)}.{nameof(options.RoiHeads)}.{nameof(roiHeads.LogitsOutput)}");
+            Guard.NotNull(roiHeads.Adapter, $"{nameof(options)}.{nameof(options.RoiHeads)}.{nameof(roiHeads.Adapter)}");
+            logitsOutput = roiHeads.LogitsOutput;
+        }
+
         maskBuilder = options.MaskBuilder ?? new DeFeatMaskBuilder();
         schedule = options.Schedule ?? new ConstantSchedule();
-        Teacher = new FrozenTeacher(teacher);
+        var adapters = options.StudentChannels is null ? null : new FeatureAdapters(options.StudentChannels, options.TeacherChannels!);
+        featureLoss = new DecoupledFeatureLoss(options.FeatureLoss, adapters);
+        proposalLoss = new DecoupledProposalKdLoss(options.ProposalLoss);
         try
         {
-            teacherNeck = Attach(new FeatureTap(teacher, options.TeacherNeckPath, options.TeacherTapMode));
-            studentNeck = Attach(new FeatureTap(student, options.StudentNeckPath, options.StudentTapMode));
+            teacherNeck = Attach(new FeatureTap(teacher, options.TeacherNeckPath, options.TeacherTapMode, null, Site(nameof(options.TeacherNeckPath), "teacher")));
+            studentNeck = Attach(new FeatureTap(student, options.StudentNeckPath, options.StudentTapMode, null, Site(nameof(options.StudentNeckPath), "student")));
             if (options.RoiHeads is { } heads)
             {
-                ArgumentOutOfRangeException.ThrowIfNegative(heads.LogitsOutput, $"{nameof(options)}.{nameof(options.RoiHeads)}.{nameof(heads.LogitsOutput)}");
-                logitsOutput = heads.LogitsOutput;
-                teacherHead = Attach(new FeatureTap(teacher, heads.TeacherHeadPath, options.TeacherTapMode, heads.OutputSelector));
-                studentHead = Attach(new FeatureTap(student, heads.StudentHeadPath, options.StudentTapMode, heads.OutputSelector));
-                var teacherEnd = new RoiHeadEndpoint(teacher, heads.TeacherHeadPath, Guard.NotNull(heads.Adapter, nameof(heads.Adapter)), options.TeacherTapMode);
+                var teacherSite = Site($"{nameof(options.RoiHeads)}.{nameof(heads.TeacherHeadPath)}", "teacher");
+                var studentSite = Site($"{nameof(options.RoiHeads)}.{nameof(heads.StudentHeadPath)}", "student");
+                teacherHead = Attach(new FeatureTap(teacher, heads.TeacherHeadPath, options.TeacherTapMode, heads.OutputSelector, teacherSite));
+                studentHead = Attach(new FeatureTap(student, heads.StudentHeadPath, options.StudentTapMode, heads.OutputSelector, studentSite));
+                var teacherEnd = new RoiHeadEndpoint(teacher, heads.TeacherHeadPath, heads.Adapter, options.TeacherTapMode);
                 var studentEnd = new RoiHeadEndpoint(student, heads.StudentHeadPath, heads.StudentAdapter ?? heads.Adapter, options.StudentTapMode);
                 relay = Attach(heads.Sampling == ProposalSampling.Teacher
-                    ? new ProposalRelay(teacherEnd, studentEnd)
-                    : new ProposalRelay(studentEnd, teacherEnd));
+                    ? new ProposalRelay(teacherEnd, studentEnd, teacherSite, studentSite)
+                    : new ProposalRelay(studentEnd, teacherEnd, studentSite, teacherSite));
             }
+
+            Teacher = new FrozenTeacher(teacher);
         }
         catch
         {
             DisposeAttachments();
+            featureLoss.Dispose();
+            proposalLoss.Dispose();
             throw;
         }
 
-        var adapters = options.StudentChannels is null ? null : new FeatureAdapters(options.StudentChannels, options.TeacherChannels!);
-        featureLoss = new DecoupledFeatureLoss(options.FeatureLoss, adapters);
-        proposalLoss = new DecoupledProposalKdLoss(options.ProposalLoss);
         RegisterComponents();
     }
 
@@ -217,6 +239,8 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
                 + $"{outputs.Count} tensor(s).",
                 nameof(RoiHeadDistillationOptions.LogitsOutput));
     }
+
+    private static TapSite Site(string option, string model) => new($"options.{option}", model);
 
     private T Attach<T>(T attachment)
         where T : IDisposable

@@ -15,11 +15,11 @@ public sealed record DeFeatDistillerOptions
     /// <summary>Dotted path of the student's neck (one [B, C_s,l, H_l, W_l] map per level, same sizes as the teacher's).</summary>
     public required string StudentNeckPath { get; init; }
 
-    /// <summary>How the teacher's submodules are tapped; <see cref="TapMode.Wrapper"/> when its parents call <c>forward(...)</c>.</summary>
-    public TapMode TeacherTapMode { get; init; } = TapMode.Hook;
+    /// <summary>How the teacher's submodules are tapped; <see cref="TapMode.Auto"/> (default) picks what the model allows.</summary>
+    public TapMode TeacherTapMode { get; init; } = TapMode.Auto;
 
-    /// <summary>How the student's submodules are tapped; <see cref="TapMode.Wrapper"/> when its parents call <c>forward(...)</c>.</summary>
-    public TapMode StudentTapMode { get; init; } = TapMode.Hook;
+    /// <summary>How the student's submodules are tapped; <see cref="TapMode.Auto"/> (default) picks what the model allows.</summary>
+    public TapMode StudentTapMode { get; init; } = TapMode.Auto;
 
     /// <summary>
     /// C_s,l per level; together with <see cref="TeacherChannels"/> it creates the adaptation layers (3×3 convs, owned

@@ -1,4 +1,5 @@
 using DeFeat.Hooks.Interception;
+using DeFeat.Hooks.Recording;
 using DeFeat.Losses;
 
 namespace DeFeat.Hooks.Proposals;
@@ -12,8 +13,11 @@ namespace DeFeat.Hooks.Proposals;
 /// For DeFeat's teacher-sampled proposals the source is the teacher's RoI head and the target the student's (the
 /// teacher must run first); for student-sampled proposals it is the other way round. The labels are those of the
 /// sampler that picked the proposals (the official code takes the student's labels for teacher-sampled RoIs, its bug
-/// #20). The relayed tensors are references to the source head's inputs, valid for the current step;
-/// <see cref="Clear"/> forgets them. Disposing removes both hooks (or restores both fields).
+/// #20). The relay owns what it relays: an alias of the source head's RoIs and labels (same storage) that no dispose
+/// scope frees, so a source model whose forward opens its own dispose scope does not invalidate them before the target
+/// runs; they are freed on <see cref="Clear"/>, on the next source forward and on <see cref="Dispose"/>. The target head
+/// receives aliases of its own that belong to the dispose scope its forward runs in, like any tensor it creates.
+/// Disposing also detaches both ends (removes the hooks, or restores the slots).
 /// </remarks>
 public sealed class ProposalRelay : IDisposable
 {
@@ -27,20 +31,29 @@ public sealed class ProposalRelay : IDisposable
     /// <exception cref="ArgumentNullException">An endpoint or one of its members is null.</exception>
     /// <exception cref="ArgumentException">A head path names no submodule (nearest valid paths listed), or cannot be wrapped.</exception>
     public ProposalRelay(RoiHeadEndpoint source, RoiHeadEndpoint target)
+        : this(
+            source,
+            target,
+            new TapSite($"{nameof(source)}.{nameof(RoiHeadEndpoint.HeadPath)}", Model: null),
+            new TapSite($"{nameof(target)}.{nameof(RoiHeadEndpoint.HeadPath)}", Model: null))
+    {
+    }
+
+    internal ProposalRelay(RoiHeadEndpoint source, RoiHeadEndpoint target, TapSite sourceSite, TapSite targetSite)
     {
         Guard.NotNull(source, nameof(source));
         Guard.NotNull(target, nameof(target));
         Guard.NotNull(source.Adapter, $"{nameof(source)}.{nameof(RoiHeadEndpoint.Adapter)}");
         Guard.NotNull(target.Adapter, $"{nameof(target)}.{nameof(RoiHeadEndpoint.Adapter)}");
-        var sourceHead = ModulePath.Resolve(source.Model, source.HeadPath, $"{nameof(source)}.{nameof(RoiHeadEndpoint.HeadPath)}");
-        var targetHead = ModulePath.Resolve(target.Model, target.HeadPath, $"{nameof(target)}.{nameof(RoiHeadEndpoint.HeadPath)}");
+        var sourceHead = ModulePath.Resolve(source.Model, source.HeadPath, sourceSite);
+        var targetHead = ModulePath.Resolve(target.Model, target.HeadPath, targetSite);
         SourceEndpoint = source;
         TargetEndpoint = target;
         this.source = new Source(source.Adapter);
-        sourceAttachment = ModuleInterception.Attach(sourceHead, source.Mode, this.source, input: true, output: false, nameof(source));
+        sourceAttachment = ModuleInterception.Attach(sourceHead, source.Mode, this.source, input: true, output: false, sourceSite).Attachment;
         try
         {
-            targetAttachment = ModuleInterception.Attach(targetHead, target.Mode, new Target(this), input: true, output: false, nameof(target));
+            targetAttachment = ModuleInterception.Attach(targetHead, target.Mode, new Target(this), input: true, output: false, targetSite).Attachment;
         }
         catch
         {
@@ -63,12 +76,13 @@ public sealed class ProposalRelay : IDisposable
 
     /// <summary>The proposals the source head was given in its latest forward (since the last <see cref="Clear"/>).</summary>
     /// <exception cref="InvalidOperationException">The source head has not run (see <see cref="Recording.FeatureTap.Features"/> for the call()/forward() pitfall).</exception>
+    /// <remarks>The relay's own aliases of the source head's tensors, valid until <see cref="Clear"/>; do not dispose them.</remarks>
     public SampledProposals Proposals => source.Proposals ?? throw new InvalidOperationException(NotRunMessage("read"));
 
-    /// <summary>Forgets the relayed proposals (not disposed: they belong to the source forward's dispose scope).</summary>
+    /// <summary>Forgets the relayed proposals and frees the relay's aliases of them (the models' tensors are untouched).</summary>
     public void Clear()
     {
-        source.Proposals = null;
+        source.Release();
         Delivered = false;
     }
 
@@ -86,16 +100,26 @@ public sealed class ProposalRelay : IDisposable
         => $"Cannot {action} proposals: the source RoI head '{SourceEndpoint.HeadPath}' has not run since the relay was attached or "
            + $"cleared. Run the {"source model"} before the target "
            + $"(teacher-sampled proposals: the teacher first). If it did run, its parent invokes the head with .forward(...), "
-           + "which TorchSharp runs without hooks: use TapMode.Wrapper for that endpoint or call the head with .call(...).";
+           + "which TorchSharp runs without hooks: use TapMode.Auto (the default) for that endpoint or call the head with .call(...).";
 
     private sealed class Source(IRoiHeadInputAdapter adapter) : IModuleInterceptor
     {
-        public SampledProposals? Proposals { get; set; }
+        private readonly OwnedTensors owned = new();
+
+        public SampledProposals? Proposals { get; private set; }
 
         public object?[]? OnInput(object?[] arguments)
         {
-            Proposals = adapter.Read(arguments);
+            var read = adapter.Read(arguments);
+            var taken = owned.Take([read.Rois, read.Labels]);
+            Proposals = new SampledProposals(taken[0], taken[1]);
             return null;
+        }
+
+        public void Release()
+        {
+            owned.Release();
+            Proposals = null;
         }
 
         public void OnOutput(object? result)
@@ -109,7 +133,10 @@ public sealed class ProposalRelay : IDisposable
         {
             var proposals = relay.source.Proposals ?? throw new InvalidOperationException(relay.NotRunMessage("deliver"));
             relay.Delivered = true;
-            return relay.TargetEndpoint.Adapter.Replace(arguments, proposals);
+
+            // Fresh aliases in the current dispose scope: the target owns them like any tensor of its forward, so a
+            // head that keeps or returns its inputs is not left with the relay's aliases, which Clear frees.
+            return relay.TargetEndpoint.Adapter.Replace(arguments, new SampledProposals(proposals.Rois.alias(), proposals.Labels.alias()));
         }
 
         public void OnOutput(object? result)

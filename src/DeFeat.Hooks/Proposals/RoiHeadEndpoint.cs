@@ -8,5 +8,5 @@ namespace DeFeat.Hooks.Proposals;
 /// <param name="Model">The detector (teacher or student).</param>
 /// <param name="HeadPath">Dotted path of its RoI head, as <c>named_modules()</c> names it (e.g. <c>"roi_head"</c>).</param>
 /// <param name="Adapter">Where the RoIs and labels live in the head's forward arguments.</param>
-/// <param name="Mode">Hook (default) or Wrapper, for a parent that calls the head with <c>forward(...)</c>.</param>
-public sealed record RoiHeadEndpoint(nn.Module Model, string HeadPath, IRoiHeadInputAdapter Adapter, TapMode Mode = TapMode.Hook);
+/// <param name="Mode">How the head is intercepted; <see cref="TapMode.Auto"/> (default) picks what the model allows.</param>
+public sealed record RoiHeadEndpoint(nn.Module Model, string HeadPath, IRoiHeadInputAdapter Adapter, TapMode Mode = TapMode.Auto);

@@ -6,9 +6,9 @@ using static TorchSharp.torch;
 namespace DeFeat.Hooks.Recording;
 
 /// <summary>
-/// Records the output of the submodule at a dotted path (as <c>named_modules()</c> names it, e.g. <c>"neck"</c> or
-/// <c>"backbone.layer3"</c>) of any TorchSharp model on every forward, as its list of tensors (for an FPN neck: one
-/// [B, C, H_l, W_l] map per level, in the order the neck returns them).
+/// Records the output of the submodule at a dotted path (as <c>named_modules()</c> names it, e.g. <c>"neck"</c>,
+/// <c>"backbone.layer3"</c> or <c>"neck.lateral_convs.0"</c>) of any TorchSharp model on every forward, as its list of
+/// tensors (for an FPN neck: one [B, C, H_l, W_l] map per level, in the order the neck returns them).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -18,14 +18,16 @@ namespace DeFeat.Hooks.Recording;
 /// </para>
 /// <para>
 /// TorchSharp runs forward hooks only when a module is invoked with <c>call(...)</c>, never with <c>forward(...)</c>.
-/// With <see cref="TapMode.Hook"/> (the default) a parent that calls <c>neck.forward(x)</c> therefore records nothing,
-/// and <see cref="Features"/> says so; <see cref="TapMode.Wrapper"/> handles such parents by swapping the parent's
-/// field for a transparent recording wrapper.
+/// The default <see cref="TapMode.Auto"/> therefore records through a substitute in the parent's field (or list item)
+/// whenever the model allows one, which sees both kinds of invocation, and falls back to a hook otherwise; see
+/// <see cref="TapMode"/>.
 /// </para>
 /// <para>
-/// Lifetime: the tap holds references to the module's own output tensors (no copies). They belong to the dispose
-/// scope the forward ran in and are valid for that step only; <see cref="Clear"/> drops them. Disposing the tap
-/// removes its hook (or puts the original module back into the parent's field), leaving the model exactly as before.
+/// Lifetime: the tap owns what it records: an alias of each output tensor (same storage, same autograd graph) that
+/// no dispose scope frees, so a model whose forward opens its own dispose scope does not invalidate it. The aliases
+/// are freed on <see cref="Clear"/>, on the next recording and on <see cref="Dispose"/>. Disposing the tap also
+/// detaches it (removes its hook, or puts the original submodule back into every slot), leaving the model exactly
+/// as before.
 /// </para>
 /// </remarks>
 public sealed class FeatureTap : IDisposable
@@ -36,7 +38,7 @@ public sealed class FeatureTap : IDisposable
     /// <summary>Attaches a tap to the submodule at <paramref name="path"/> of <paramref name="model"/>.</summary>
     /// <param name="model">The model (teacher or student detector), any TorchSharp module.</param>
     /// <param name="path">Dotted path of the submodule, as <c>model.named_modules()</c> names it.</param>
-    /// <param name="mode">Hook (default) or Wrapper (for parents that call <c>forward(...)</c> on the submodule).</param>
+    /// <param name="mode">How to attach; <see cref="TapMode.Auto"/> (default) picks what the model allows.</param>
     /// <param name="selector">
     /// Turns the submodule's output (boxed) into its tensors; null = the built-in conversions (Tensor, Tensor[],
     /// IList&lt;Tensor&gt;, tuples of tensors).
@@ -44,30 +46,36 @@ public sealed class FeatureTap : IDisposable
     /// <exception cref="ArgumentNullException"><paramref name="model"/> or <paramref name="path"/> is null.</exception>
     /// <exception cref="ArgumentException">
     /// The path names no submodule (the message lists the five nearest valid paths); the submodule has no typed
-    /// forward; or, in wrapper mode, the parent has no field holding it that a wrapper can replace.
+    /// forward; or it cannot be tapped the requested way (the message names the slot, its declared type and the fix).
+    /// Nothing is changed in the model then.
     /// </exception>
-    public FeatureTap(nn.Module model, string path, TapMode mode = TapMode.Hook, Func<object, IReadOnlyList<Tensor>>? selector = null)
+    public FeatureTap(nn.Module model, string path, TapMode mode = TapMode.Auto, Func<object, IReadOnlyList<Tensor>>? selector = null)
+        : this(model, path, mode, selector, new TapSite(nameof(path), Model: null))
+    {
+    }
+
+    internal FeatureTap(nn.Module model, string path, TapMode mode, Func<object, IReadOnlyList<Tensor>>? selector, TapSite site)
     {
         Guard.NotNull(model, nameof(model));
-        var target = ModulePath.Resolve(model, path, nameof(path));
+        var target = ModulePath.Resolve(model, path, site);
         Path = path;
-        Mode = mode;
         recorder = new Recorder(this, selector);
-        attachment = ModuleInterception.Attach(target, mode, recorder, input: false, output: true, nameof(path));
+        (attachment, Mode) = ModuleInterception.Attach(target, mode, recorder, input: false, output: true, site);
     }
 
     /// <summary>The dotted path of the tapped submodule.</summary>
     public string Path { get; }
 
-    /// <summary>How the tap is attached.</summary>
+    /// <summary>How the tap is attached: <see cref="TapMode.Hook"/>, <see cref="TapMode.Wrapper"/> or <see cref="TapMode.StandIn"/> (what <see cref="TapMode.Auto"/> picked).</summary>
     public TapMode Mode { get; }
 
     /// <summary>Whether a forward of the submodule has been recorded since the last <see cref="Clear"/>.</summary>
-    public bool HasCapture => recorder.Captured is not null;
+    public bool HasCapture => recorder.Captured.Current is not null;
 
     /// <summary>
     /// The tensors the submodule returned in its latest forward (since the last <see cref="Clear"/>), in output order,
-    /// e.g. [B, C, H_l, W_l] per FPN level. They are the module's own tensors, valid for the current step.
+    /// e.g. [B, C, H_l, W_l] per FPN level: the tap's own aliases of them (same storage and autograd graph), valid
+    /// until <see cref="Clear"/>, the next recording or <see cref="Dispose"/>. Do not dispose them.
     /// </summary>
     /// <exception cref="InvalidOperationException">
     /// Nothing was recorded: the model did not run, or (hook mode) its parent invoked the submodule with
@@ -79,14 +87,14 @@ public sealed class FeatureTap : IDisposable
         get
         {
             ObjectDisposedException.ThrowIf(attachment is null, this);
-            return recorder.Captured ?? throw new InvalidOperationException(NothingCapturedMessage());
+            return recorder.Captured.Current ?? throw new InvalidOperationException(NothingCapturedMessage());
         }
     }
 
-    /// <summary>Forgets the recorded tensors (they are not disposed: they belong to the forward's dispose scope).</summary>
-    public void Clear() => recorder.Captured = null;
+    /// <summary>Forgets the recorded tensors and frees the tap's aliases of them (the model's own tensors are untouched).</summary>
+    public void Clear() => recorder.Captured.Release();
 
-    /// <summary>Removes the hook (or restores the parent's field) and forgets the recorded tensors.</summary>
+    /// <summary>Detaches the tap (removes its hook, or restores the slots) and frees what it recorded.</summary>
     public void Dispose()
     {
         attachment?.Dispose();
@@ -98,14 +106,14 @@ public sealed class FeatureTap : IDisposable
         => Mode == TapMode.Hook
             ? $"The feature tap at '{Path}' recorded nothing since it was attached or last cleared. Either the model's forward "
               + "has not run yet, or its parent invokes this submodule with .forward(...): TorchSharp runs forward hooks only "
-              + $"when a module is invoked with .call(...), never with .forward(...). Fix: attach the tap with TapMode.Wrapper "
-              + $"(it swaps the parent's field for a recording wrapper), or change the parent to call '{Path}' with .call(...)."
-            : $"The feature tap at '{Path}' (wrapper mode) recorded nothing since it was attached or last cleared: the model's "
-              + "forward has not run yet, or it did not use the field that holds this submodule.";
+              + "when a module is invoked with .call(...), never with .forward(...). Fix: attach the tap with TapMode.Auto (the "
+              + $"default; it records both), or change the parent to invoke '{Path}' with .call(...)."
+            : $"The feature tap at '{Path}' ({Mode}) recorded nothing since it was attached or last cleared: the model's "
+              + "forward has not run yet, or it did not invoke this submodule through the field or item that holds it.";
 
     private sealed class Recorder(FeatureTap owner, Func<object, IReadOnlyList<Tensor>>? selector) : IModuleInterceptor
     {
-        public IReadOnlyList<Tensor>? Captured { get; set; }
+        public OwnedTensors Captured { get; } = new();
 
         public object?[]? OnInput(object?[] arguments) => null;
 
@@ -116,12 +124,12 @@ public sealed class FeatureTap : IDisposable
                 throw new InvalidOperationException($"The submodule at '{owner.Path}' returned null; a feature tap needs tensors.");
             }
 
-            Captured = selector is null
+            Captured.Take(selector is null
                 ? TensorOutputs.TryConvert(result) ?? throw new InvalidOperationException(
-                    $"The submodule at '{owner.Path}' returns {result.GetType().Name}, which a feature tap cannot turn into "
+                    $"The submodule at '{owner.Path}' returns {TypeNames.Of(result.GetType())}, which a feature tap cannot turn into "
                     + "tensors by itself (built in: Tensor, Tensor[], IList<Tensor>, tuples of tensors); pass a selector to the "
                     + "FeatureTap constructor.")
-                : selector(result);
+                : selector(result));
         }
     }
 }
