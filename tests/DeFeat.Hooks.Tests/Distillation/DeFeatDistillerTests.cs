@@ -156,14 +156,20 @@ public class DeFeatDistillerTests
         };
         foreach (var (teacher, student) in models)
         {
-            using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" });
+            using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+            {
+                TeacherNeckPath = "neck",
+                StudentNeckPath = "neck",
+                TeacherTapMode = TapMode.Hook,
+                StudentTapMode = TapMode.Hook,
+            });
             var images = torch.randn(2, 3, 16, 16);
             distiller.Teacher.Run(() => teacher.call(images));
             student.call(images);
 
             var compute = () => distiller.call(GtBoxes(), Size);
 
-            compute.Should().Throw<InvalidOperationException>().WithMessage("*.call(...)*.forward(...)*TapMode.Wrapper*");
+            compute.Should().Throw<InvalidOperationException>().WithMessage("*.call(...)*.forward(...)*TapMode.Auto*");
             distiller.Step.Should().Be(0);
         }
     }

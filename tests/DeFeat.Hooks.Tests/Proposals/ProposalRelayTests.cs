@@ -32,8 +32,8 @@ public class ProposalRelayTests
         relay.Dispose();
 
         relay.HasProposals.Should().BeFalse();
-        ReferenceEquals(student.RoiHead.LastRois, teacherRois).Should().BeTrue();
-        ReferenceEquals(student.RoiHead.LastLabels, teacherLabels).Should().BeTrue();
+        TensorIdentity.SameTensor(student.RoiHead.LastRois, teacherRois).Should().BeTrue();
+        TensorIdentity.SameTensor(student.RoiHead.LastLabels, teacherLabels).Should().BeTrue();
         var direct = student.RoiHead.call(student.Neck.LastOutput, teacherRois, teacherLabels).Logits;
         studentLogits.allclose(direct, rtol: 0, atol: 0).Should().BeTrue();
         ModelsAreHookFree(teacher, student);
@@ -75,8 +75,8 @@ public class ProposalRelayTests
         var (studentRois, studentLabels) = (student.RoiHead.LastRois!, student.RoiHead.LastLabels!);
         frozen.Run(() => teacher.call(images));
 
-        ReferenceEquals(teacher.RoiHead.LastRois, studentRois).Should().BeTrue();
-        ReferenceEquals(relay.Proposals.Labels, studentLabels).Should().BeTrue();
+        TensorIdentity.SameTensor(teacher.RoiHead.LastRois, studentRois).Should().BeTrue();
+        TensorIdentity.SameTensor(relay.Proposals.Labels, studentLabels).Should().BeTrue();
         var teacherLogits = teacher.RoiHead.LastLogits!;
         relay.Dispose();
         var direct = frozen.Run(() => teacher.RoiHead.call(teacher.Neck.LastOutput, studentRois, studentLabels).Logits);
