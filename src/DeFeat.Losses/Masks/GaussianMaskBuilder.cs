@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 namespace DeFeat.Losses.Masks;
 
 /// <summary>
-/// A soft object mask: the level assignment and the region of <see cref="DeFeatMaskBuilder"/>, filled with a
+/// A soft object mask: the level assignment (with its own <see cref="CanonicalSize"/>) and the region of
+/// <see cref="DeFeatMaskBuilder"/>, filled with a
 /// Gaussian centred on the box instead of 1. (The official repository has a <c>get_gaussian_mask</c> that is never
 /// called; this is this library's own formulation.)
 /// On a box's level (stride s), cell (i, j) of its region gets
@@ -30,11 +31,23 @@ public sealed class GaussianMaskBuilder : ObjectMaskBuilder
         init => field = Guard.InRange(Guard.Positive(value, nameof(SigmaFactor)), 0, 1, nameof(SigmaFactor));
     } = DefaultSigmaFactor;
 
+    /// <summary>
+    /// The canonical size of the level rule, in input-image pixels (finite, &gt; 0), as
+    /// <see cref="DeFeatMaskBuilder.CanonicalSize"/> (default 56, for ~800 px inputs; about 56·S/800 for inputs whose
+    /// shorter side is S px).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a finite number &gt; 0.</exception>
+    public double CanonicalSize
+    {
+        get;
+        init => field = Guard.Positive(value, nameof(CanonicalSize));
+    } = DeFeatLevelRule.DefaultCanonicalSize;
+
     /// <inheritdoc />
     protected override Tensor[] BuildLevelMasks(GroundTruthBatch groundTruth, IReadOnlyList<MaskLevel> levels)
     {
         var boxes = groundTruth.Boxes;
-        var boxLevels = DeFeatLevelRule.Assign(boxes, levels.Count);
+        var boxLevels = DeFeatLevelRule.Assign(boxes, levels.Count, CanonicalSize);
         var (slots, slotCount) = Slots(groundTruth);
         var masks = new Tensor[levels.Count];
         for (var level = 0; level < levels.Count; level++)

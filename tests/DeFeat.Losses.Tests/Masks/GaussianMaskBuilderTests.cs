@@ -133,4 +133,24 @@ public class GaussianMaskBuilderTests
             .Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("SigmaFactor");
 
     private static int CountNonZero(double[,] values) => values.Cast<double>().Count(value => value != 0);
+
+    [Theory]
+    [InlineData(56.0, 0)]
+    [InlineData(14.0, 2)]
+    public void The_canonical_size_moves_a_box_to_the_level_the_rule_gives(double canonicalSize, int expectedLevel)
+    {
+        // Box (0, 0, 59, 59): sqrt((59+1)(59+1)) = 60; log2(60/56) = 0.10 → level 0, log2(60/14) = 2.10 → level 2.
+        FeatureMapSize[] sizes = [new(8, 8), new(4, 4), new(2, 2)];
+        var masks = new GaussianMaskBuilder { CanonicalSize = canonicalSize }.Build([Boxes([0, 0, 59, 59])], sizes, [8, 16, 32]);
+
+        masks.Select(mask => mask.sum().item<float>() > 0).Should().Equal(Enumerable.Range(0, 3).Select(level => level == expectedLevel));
+        DisposeAll(masks);
+    }
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(-1.0)]
+    [InlineData(double.NaN)]
+    public void An_invalid_canonical_size_is_rejected(double canonicalSize)
+        => ShouldRejectOption(() => new GaussianMaskBuilder { CanonicalSize = canonicalSize }, "CanonicalSize", "> 0", canonicalSize);
 }
