@@ -147,7 +147,7 @@ internal static class ForwardCallScan
     /// </summary>
     private static string Describe(Type owner, MethodBase method)
     {
-        var ownerName = FriendlyName(owner);
+        var ownerName = TypeNames.Of(owner);
         if (method.IsConstructor)
         {
             return $"{ownerName} constructor";
@@ -175,19 +175,6 @@ internal static class ForwardCallScan
     {
         var close = name.IndexOf('>', StringComparison.Ordinal);
         return name.StartsWith('<') && close >= 2 ? (name[1..close], name[(close + 1)..]) : null;
-    }
-
-    /// <summary>The type's name as C# writes it: <c>Neck&lt;Tensor&gt;</c> rather than <c>Neck`1</c>.</summary>
-    private static string FriendlyName(Type type)
-    {
-        if (!type.IsGenericType)
-        {
-            return type.Name;
-        }
-
-        var tick = type.Name.IndexOf('`', StringComparison.Ordinal);
-        var name = tick >= 0 ? type.Name[..tick] : type.Name;
-        return $"{name}<{string.Join(", ", type.GetGenericArguments().Select(FriendlyName))}>";
     }
 
     /// <summary>A local's (or argument's) index when <paramref name="instruction"/> is one of the given forms of a local instruction; else -1.</summary>

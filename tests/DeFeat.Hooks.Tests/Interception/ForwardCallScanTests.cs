@@ -28,7 +28,7 @@ public sealed class ForwardCallScanTests
     [InlineData(typeof(ScanBranchToy), "a", typeof(Conv2d), false, "ScanBranchToy.forward")] // in an if branch
     [InlineData(typeof(ScanBranchToy), "d", typeof(Conv2d), false, "ScanBranchToy.forward")] // in a conditional in a loop
     [InlineData(typeof(ScanLocalToy), "a", typeof(Conv2d), false, "ScanLocalToy.forward")] // var conv = this.a; conv.forward(x)
-    [InlineData(typeof(ScanGenericToy<int>), "a", typeof(Conv2d), false, "ScanGenericToy<Int32>.forward")]
+    [InlineData(typeof(ScanGenericToy<int>), "a", typeof(Conv2d), false, "ScanGenericToy<int>.forward")]
     [InlineData(typeof(OneStageToy), "neck", typeof(ToyTupleFpn), false, "OneStageToy.forward")] // forward in one branch
     public void A_forward_call_on_the_child_is_found(Type owner, string field, Type childType, bool elementAccess, string site)
         => Scan(owner, field, childType, elementAccess).Should().Equal(site);

@@ -29,12 +29,7 @@ public sealed class ToyRoiHead : nn.Module<Tensor[], Tensor, Tensor, (Tensor Log
 
     public override (Tensor Logits, Tensor Loss) forward(Tensor[] features, Tensor rois, Tensor labels)
     {
-        var level = features[0];
-        var (height, width, channels) = (level.shape[2], level.shape[3], level.shape[1]);
-        var batchIndex = rois.select(1, 0).to(ScalarType.Int64);
-        var x = ((rois.select(1, 1) + rois.select(1, 3)) / (2 * Stride)).floor().clamp(0, width - 1).to(ScalarType.Int64);
-        var y = ((rois.select(1, 2) + rois.select(1, 4)) / (2 * Stride)).floor().clamp(0, height - 1).to(ScalarType.Int64);
-        var pooled = level.permute(0, 2, 3, 1).reshape(-1, channels).index_select(0, (batchIndex * height * width) + (y * width) + x);
+        var pooled = CentreCellPooling.Pool(features[0], rois, Stride);
         var logits = classifier.call(pooled);
         (LastLogits, LastRois, LastLabels) = (logits, rois, labels);
         return (logits, nn.functional.cross_entropy(logits, labels));

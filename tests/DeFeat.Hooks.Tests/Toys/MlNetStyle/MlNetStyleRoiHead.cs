@@ -27,12 +27,7 @@ public class MlNetStyleRoiHead : nn.Module<List<Tensor>, Tensor, Tensor, (Tensor
 
     public override (Tensor Logits, Tensor Loss) forward(List<Tensor> features, Tensor rois, Tensor labels)
     {
-        var level = features[0];
-        var (channels, height, width) = (level.shape[1], level.shape[2], level.shape[3]);
-        var batchIndex = rois.select(1, 0).to(ScalarType.Int64);
-        var x = ((rois.select(1, 1) + rois.select(1, 3)) / (2 * Stride)).floor().clamp(0, width - 1).to(ScalarType.Int64);
-        var y = ((rois.select(1, 2) + rois.select(1, 4)) / (2 * Stride)).floor().clamp(0, height - 1).to(ScalarType.Int64);
-        var pooled = level.permute(0, 2, 3, 1).reshape(-1, channels).index_select(0, (batchIndex * height * width) + (y * width) + x);
+        var pooled = CentreCellPooling.Pool(features[0], rois, Stride);
         var logits = fc_cls.forward(nn.functional.relu(shared_fc.forward(pooled)));
         return (logits, nn.functional.cross_entropy(logits, labels));
     }
