@@ -13,6 +13,9 @@ internal static class Guard
         where T : class
         => value ?? throw new ArgumentNullException(name);
 
+    /// <summary>A tensor argument must be non-null and alive (not disposed).</summary>
+    public static Tensor NotNull(Tensor? value, string name) => Alive(value ?? throw new ArgumentNullException(name), name);
+
     public static double Positive(double value, string name)
         => value > 0 && double.IsFinite(value)
             ? value
@@ -44,9 +47,31 @@ internal static class Guard
         }
     }
 
+    /// <summary>A disposed tensor (empty handle) is named as such instead of surfacing as TorchSharp's "empty handle".</summary>
+    public static Tensor Alive(Tensor tensor, string name)
+        => !tensor.IsInvalid
+            ? tensor
+            : throw new ObjectDisposedException(
+                name,
+                $"{name} is a disposed tensor (its handle is empty): it was disposed, or the dispose scope it was created in has "
+                + "closed. Pass tensors that are alive for this call (create them in the current step's scope, or move them "
+                + "out with MoveToOuterDisposeScope()).");
+
+    /// <summary>Throws when a module was disposed, saying how that happens and what to do.</summary>
+    public static void NotDisposed(bool disposed, string typeName)
+    {
+        if (disposed)
+        {
+            throw new ObjectDisposedException(
+                typeName,
+                $"This {typeName} was disposed (a using block ended, or the object that owns it was disposed, e.g. a "
+                + "DeFeatDistiller); create a new one for further steps.");
+        }
+    }
+
     public static void Rank(Tensor tensor, int rank, string name, string layout)
     {
-        if (tensor.dim() != rank)
+        if (Alive(tensor, name).dim() != rank)
         {
             throw new ArgumentException($"{name} must be {layout} ({rank}-D); got shape {Shape(tensor)}.", name);
         }
@@ -54,7 +79,7 @@ internal static class Guard
 
     public static void Shape(Tensor tensor, long[] expected, string name)
     {
-        if (!tensor.shape.SequenceEqual(expected))
+        if (!Alive(tensor, name).shape.SequenceEqual(expected))
         {
             throw new ArgumentException($"{name} must have shape {Format(expected)}; got {Shape(tensor)}.", name);
         }
@@ -62,7 +87,7 @@ internal static class Guard
 
     public static void FloatingPoint(Tensor tensor, string name)
     {
-        if (!torch.is_floating_point(tensor))
+        if (!torch.is_floating_point(Alive(tensor, name)))
         {
             throw new ArgumentException($"{name} must be a floating-point tensor; got dtype {tensor.dtype}.", name);
         }
@@ -70,7 +95,7 @@ internal static class Guard
 
     public static void DType(Tensor tensor, ScalarType expected, string name)
     {
-        if (tensor.dtype != expected)
+        if (Alive(tensor, name).dtype != expected)
         {
             throw new ArgumentException($"{name} must have dtype {expected}; got {tensor.dtype}.", name);
         }
@@ -78,7 +103,7 @@ internal static class Guard
 
     public static void SameDevice(Tensor tensor, Device expected, string name)
     {
-        if (tensor.device.type != expected.type || tensor.device.index != expected.index)
+        if (Alive(tensor, name).device.type != expected.type || tensor.device.index != expected.index)
         {
             throw new ArgumentException($"{name} must be on device {expected}; got {tensor.device}.", name);
         }
@@ -86,7 +111,7 @@ internal static class Guard
 
     public static void MinimumSize(Tensor tensor, int dimension, long minimum, string name, string what)
     {
-        if (tensor.shape[dimension] < minimum)
+        if (Alive(tensor, name).shape[dimension] < minimum)
         {
             throw new ArgumentException($"{name} must have at least {minimum} {what} (size of dimension {dimension}); got shape {Shape(tensor)}.", name);
         }

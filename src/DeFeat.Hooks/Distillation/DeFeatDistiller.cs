@@ -53,6 +53,7 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     private readonly ObjectMaskBuilder maskBuilder;
     private readonly KdWeightSchedule schedule;
     private readonly int logitsOutput;
+    private bool disposed;
 
     /// <summary>Attaches the taps (and the proposal relay) described by <paramref name="options"/> and freezes the teacher.</summary>
     /// <param name="teacher">The teacher detector; it is frozen (eval, no gradients) once everything else has succeeded.</param>
@@ -156,6 +157,7 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     /// </exception>
     public override DistillationLosses forward(IReadOnlyList<Tensor> gtBoxes, ImageSize imageSize)
     {
+        Guard.NotDisposed(disposed, nameof(DeFeatDistiller));
         try
         {
             return Compute(gtBoxes, imageSize);
@@ -175,6 +177,7 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     {
         if (disposing)
         {
+            disposed = true;
             DisposeAttachments();
             featureLoss.Dispose();
             proposalLoss.Dispose();
@@ -187,10 +190,28 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     {
         Guard.Positive(imageSize.Height, $"{nameof(imageSize)}.{nameof(ImageSize.Height)}");
         Guard.Positive(imageSize.Width, $"{nameof(imageSize)}.{nameof(ImageSize.Width)}");
-        var teacherFeatures = teacherNeck.Features;
-        var studentFeatures = studentNeck.Features;
+        Guard.NotNull(gtBoxes, nameof(gtBoxes));
+        var teacherFeatures = NeckOutput(teacherNeck, $"options.{nameof(Options.TeacherNeckPath)}", "teacher");
+        var studentFeatures = NeckOutput(studentNeck, $"options.{nameof(Options.StudentNeckPath)}", "student");
+        if (studentFeatures.Count != teacherFeatures.Count)
+        {
+            throw new ArgumentException(
+                $"The teacher's neck (options.{nameof(Options.TeacherNeckPath)} '{teacherNeck.Path}') returned {teacherFeatures.Count} level(s) and "
+                + $"the student's (options.{nameof(Options.StudentNeckPath)} '{studentNeck.Path}') {studentFeatures.Count}; both must return the same levels.",
+                nameof(Options));
+        }
+
+        var batch = teacherFeatures[0].shape[0];
+        if (gtBoxes.Count != batch)
+        {
+            throw new ArgumentException(
+                $"{nameof(gtBoxes)} must hold one [N_i, 4] tensor per image of the batch the necks saw ({batch} images); got {gtBoxes.Count}.",
+                nameof(gtBoxes));
+        }
+
         var sizes = teacherFeatures.Select(feature => new FeatureMapSize((int)feature.shape[^2], (int)feature.shape[^1])).ToArray();
         var strides = Options.Strides ?? sizes.Select(size => (double)imageSize.Height / size.Height).ToArray();
+        ImageSizeCheck.ThrowIfInconsistent(imageSize, sizes, Options.Strides);
         var weight = schedule.WeightAt(Step);
 
         using var scope = torch.NewDisposeScope();
@@ -203,6 +224,7 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         var total = neckObject + neckBackground;
         Tensor? proposalObject = null;
         Tensor? proposalBackground = null;
+        (Tensor Teacher, Tensor Student)? logits = null;
         if (relay is not null)
         {
             var proposals = relay.Proposals;
@@ -213,20 +235,47 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
                     + "the model that samples the proposals first, then the other one, before calling the distiller.");
             }
 
-            var proposal = proposalLoss.call(Logits(studentHead!), Logits(teacherHead!), proposals.Labels);
+            logits = (Logits(teacherHead!), Logits(studentHead!));
+            var proposal = proposalLoss.call(logits.Value.Student, logits.Value.Teacher, proposals.Labels);
             proposalObject = (proposal.Object * weight).MoveToOuterDisposeScope();
             proposalBackground = (proposal.Background * weight).MoveToOuterDisposeScope();
             total = total + proposalObject + proposalBackground;
         }
 
-        Step++;
-        return new DistillationLosses(
+        var result = new DistillationLosses(
             neckObject.MoveToOuterDisposeScope(),
             neckBackground.MoveToOuterDisposeScope(),
             proposalObject,
             proposalBackground,
             total.MoveToOuterDisposeScope(),
             weight);
+        if (Options.CheckFinite)
+        {
+            NonFiniteDiagnosis.ThrowIfNotFinite(result, teacherFeatures, studentFeatures, masks, featureLoss.Adapters, logits, Options);
+        }
+
+        Step++;
+        return result;
+    }
+
+    /// <summary>A neck's recorded maps, checked to be [B, C, H, W] with the path and the model in the message.</summary>
+    private static IReadOnlyList<Tensor> NeckOutput(FeatureTap tap, string option, string model)
+    {
+        var features = tap.Features;
+        for (var level = 0; level < features.Count; level++)
+        {
+            if (Guard.Alive(features[level], $"{option} '{tap.Path}' ({model}) output {level}").dim() != 4)
+            {
+                throw new ArgumentException(
+                    $"{option} '{tap.Path}' ({model}) returned {features.Count} tensor(s) and tensor {level} has shape "
+                    + $"{Guard.Shape(features[level])}; a neck must return one [B, C, H, W] map per level. Is '{tap.Path}' the neck?",
+                    option);
+            }
+        }
+
+        return features.Count > 0
+            ? features
+            : throw new ArgumentException($"{option} '{tap.Path}' ({model}) returned no tensor; a neck must return one [B, C, H, W] map per level.", option);
     }
 
     private Tensor Logits(FeatureTap head)

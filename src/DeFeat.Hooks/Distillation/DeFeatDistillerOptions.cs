@@ -50,4 +50,12 @@ public sealed record DeFeatDistillerOptions
 
     /// <summary>RoI heads for the proposal KD (two-stage detectors); null = neck distillation only.</summary>
     public RoiHeadDistillationOptions? RoiHeads { get; init; }
+
+    /// <summary>
+    /// Whether each call checks that the losses are finite (one host read of the total per step) and, when they are
+    /// not, throws an <see cref="InvalidOperationException"/> naming the non-finite terms and the first level (and
+    /// whose tensor: student or teacher features, mask, adaptation layer, RoI logits) that makes them so. For chasing
+    /// a NaN; default false (no host read).
+    /// </summary>
+    public bool CheckFinite { get; init; }
 }

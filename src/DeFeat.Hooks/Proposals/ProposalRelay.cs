@@ -132,11 +132,21 @@ public sealed class ProposalRelay : IDisposable
         public object?[]? OnInput(object?[] arguments)
         {
             var proposals = relay.source.Proposals ?? throw new InvalidOperationException(relay.NotRunMessage("deliver"));
-            relay.Delivered = true;
 
             // Fresh aliases in the current dispose scope: the target owns them like any tensor of its forward, so a
             // head that keeps or returns its inputs is not left with the relay's aliases, which Clear frees.
-            return relay.TargetEndpoint.Adapter.Replace(arguments, new SampledProposals(proposals.Rois.alias(), proposals.Labels.alias()));
+            var adapter = relay.TargetEndpoint.Adapter;
+            var replaced = adapter.Replace(arguments, new SampledProposals(proposals.Rois.alias(), proposals.Labels.alias()));
+            if (replaced is null || replaced.Length != arguments.Length)
+            {
+                throw new InvalidOperationException(
+                    $"{adapter.GetType().Name}.Replace returned {(replaced is null ? "null" : $"{replaced.Length} argument(s)")} for the RoI head "
+                    + $"'{relay.TargetEndpoint.HeadPath}', which takes {arguments.Length}: it must return all of the head's forward arguments "
+                    + "with the RoIs and labels replaced.");
+            }
+
+            relay.Delivered = true;
+            return replaced;
         }
 
         public void OnOutput(object? result)

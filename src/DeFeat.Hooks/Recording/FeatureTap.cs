@@ -129,7 +129,9 @@ public sealed class FeatureTap : IDisposable
                     $"The submodule at '{owner.Path}' returns {TypeNames.Of(result.GetType())}, which a feature tap cannot turn into "
                     + "tensors by itself (built in: Tensor, Tensor[], IList<Tensor>, tuples of tensors); pass a selector to the "
                     + "FeatureTap constructor.")
-                : selector(result));
+                : selector(result) ?? throw new InvalidOperationException(
+                    $"The selector given for '{owner.Path}' returned null for its output ({TypeNames.Of(result.GetType())}); a selector "
+                    + "must return the output's tensors."));
         }
     }
 }

@@ -11,14 +11,20 @@ public abstract class KdWeightSchedule
     /// <param name="step">The step, ≥ 0.</param>
     /// <returns>The weight, finite and ≥ 0.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="step"/> is negative.</exception>
+    /// <exception cref="InvalidOperationException">The schedule computed a weight that is NaN, infinite or negative.</exception>
     public double WeightAt(long step)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(step);
-        return Compute(step);
+        var weight = Compute(step);
+        return double.IsFinite(weight) && weight >= 0
+            ? weight
+            : throw new InvalidOperationException(
+                $"{GetType().Name} computed the KD weight {weight} at step {step}; a KD weight must be a finite number >= 0. "
+                + "Fix its Compute override (or its settings).");
     }
 
     /// <summary>The weight at a validated step ≥ 0.</summary>
     /// <param name="step">The step, ≥ 0.</param>
-    /// <returns>The weight.</returns>
+    /// <returns>The weight; must be finite and ≥ 0 (<see cref="WeightAt"/> checks it).</returns>
     protected abstract double Compute(long step);
 }

@@ -57,7 +57,12 @@ public sealed class FeatureAdapters : nn.Module<IReadOnlyList<Tensor>, Tensor[]>
 
     /// <summary>The adapter of level <paramref name="level"/> (0-based).</summary>
     /// <param name="level">Level index in [0, <see cref="LevelCount"/>).</param>
-    public AdaptationConv this[int level] => levels[level];
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="level"/> is outside [0, <see cref="LevelCount"/>).</exception>
+    public AdaptationConv this[int level]
+        => level >= 0 && level < levels.Count
+            ? levels[level]
+            : throw new ArgumentOutOfRangeException(
+                nameof(level), level, $"{nameof(level)} must lie in [0, {levels.Count}) (these adapters have {levels.Count} levels); got {level}.");
 
     /// <summary>Adapts every level: S'_l = A_l(S_l).</summary>
     /// <param name="studentFeatures">

@@ -33,8 +33,10 @@ namespace DeFeat.Losses.Features;
 /// <para>
 /// Precision: the loss is computed and returned in float32 for float16, bfloat16 and float32 features (inputs are
 /// cast to float32 before the difference is taken, so half-precision features give the float32 result), and in
-/// float64 when any student or teacher feature map is float64 (which makes float64 gradient checks possible).
-/// Masks are cast to that dtype too.
+/// float64 when any compared feature map is float64: a teacher level, or a student level as it reaches the comparison
+/// (with adapters that is the adapters' output, in the adapters' dtype: float64 student features through float32
+/// adapters give a float32 loss; make the adapters float64 with <c>to(ScalarType.Float64)</c> for a float64 loss,
+/// e.g. for gradient checks). Masks are cast to that dtype too.
 /// </para>
 /// <para>
 /// Masks are expected to hold values in [0, 1] (0/1 or soft weights); this is not checked, as that would need a
@@ -43,6 +45,8 @@ namespace DeFeat.Losses.Features;
 /// </remarks>
 public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>, IReadOnlyList<Tensor>, DecoupledLoss>
 {
+    private bool disposed;
+
     private readonly FeatureAdapters? adapters;
 
     /// <summary>Creates the loss.</summary>
@@ -82,8 +86,8 @@ public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IRea
     /// M_l [B, H_l, W_l], floating point, values in [0, 1]: 1 inside objects, 0 in the background, or soft weights.
     /// </param>
     /// <returns>
-    /// λ_obj·L_obj, λ_bg·L_bg and their sum, 0-D tensors on the inputs' device (float32, or float64 for float64
-    /// features), with a gradient path to the student features and the adapters.
+    /// λ_obj·L_obj, λ_bg·L_bg and their sum, 0-D tensors on the inputs' device (float32, or float64 when a compared
+    /// map is float64: see Precision in the remarks), with a gradient path to the student features and the adapters.
     /// </returns>
     /// <exception cref="ArgumentNullException">A list or a tensor in it is null.</exception>
     /// <exception cref="ArgumentException">
@@ -95,6 +99,7 @@ public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IRea
         IReadOnlyList<Tensor> teacherFeatures,
         IReadOnlyList<Tensor> objectMasks)
     {
+        Guard.NotDisposed(disposed, nameof(DecoupledFeatureLoss));
         Validate(studentFeatures, teacherFeatures, objectMasks);
 
         using var scope = torch.NewDisposeScope();
@@ -190,5 +195,12 @@ public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IRea
 
             Guard.Shape(mask, [batch, height, width], maskName);
         }
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        disposed = true;
+        base.Dispose(disposing);
     }
 }

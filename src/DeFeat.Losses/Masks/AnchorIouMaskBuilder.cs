@@ -38,7 +38,7 @@ public sealed class AnchorIouMaskBuilder : ObjectMaskBuilder
     protected override Tensor[] BuildLevelMasks(GroundTruthBatch groundTruth, IReadOnlyList<MaskLevel> levels)
     {
         var boxes = groundTruth.Boxes;
-        var bestIou = zeros([boxes.shape[0]], ScalarType.Float32, groundTruth.Device);
+        var bestIou = zeros([boxes.shape[0]], ScalarType.Float64, groundTruth.Device);
         foreach (var level in levels)
         {
             using var levelScope = NewDisposeScope();
@@ -61,8 +61,9 @@ public sealed class AnchorIouMaskBuilder : ObjectMaskBuilder
     }
 
     /// <summary>
-    /// IoU of every GT box with every anchor of one level: [N, H, W, K] float32. The intersection is separable
-    /// ([N, H, K] rows × [N, W, K] columns), so only the final products are of full size.
+    /// IoU of every GT box with every anchor of one level: [N, H, W, K] float64 (in float32 the area of a huge box
+    /// overflows and a tiny but decisive IoU underflows to 0). The intersection is separable ([N, H, K] rows ×
+    /// [N, W, K] columns), so only the final products are of full size.
     /// </summary>
     private Tensor AnchorIou(Tensor boxes, MaskLevel level)
     {
@@ -72,15 +73,14 @@ public sealed class AnchorIouMaskBuilder : ObjectMaskBuilder
         var overlapX = AxisOverlap(boxes.select(1, 0), boxes.select(1, 2), level.Size.Width, level.Stride, Options.CenterOffset, halfWidths);
         var overlapY = AxisOverlap(boxes.select(1, 1), boxes.select(1, 3), level.Size.Height, level.Stride, Options.CenterOffset, halfHeights);
         var intersection = overlapY.unsqueeze(2) * overlapX.unsqueeze(1);
-        var boxAreas = ((boxes.select(1, 2) - boxes.select(1, 0)) * (boxes.select(1, 3) - boxes.select(1, 1)))
-            .to(ScalarType.Float32).view(-1, 1, 1, 1);
-        var anchorAreas = (halfWidths * halfHeights * 4).to(ScalarType.Float32);
+        var boxAreas = ((boxes.select(1, 2) - boxes.select(1, 0)) * (boxes.select(1, 3) - boxes.select(1, 1))).view(-1, 1, 1, 1);
+        var anchorAreas = halfWidths * halfHeights * 4;
         return intersection / (boxAreas + anchorAreas - intersection);
     }
 
     /// <summary>
     /// Overlap length along one axis of each box [low, high] (pixels, [N] float64) with the anchors centred on
-    /// (cell + centreOffset)·stride with the given half sizes ([K] float64): [N, cells, K] float32, ≥ 0.
+    /// (cell + centreOffset)·stride with the given half sizes ([K] float64): [N, cells, K] float64, ≥ 0.
     /// </summary>
     private static Tensor AxisOverlap(Tensor low, Tensor high, int cellCount, double stride, double centreOffset, Tensor halfSizes)
     {
@@ -88,6 +88,6 @@ public sealed class AnchorIouMaskBuilder : ObjectMaskBuilder
         var anchorLow = (centres - halfSizes).unsqueeze(0);
         var anchorHigh = (centres + halfSizes).unsqueeze(0);
         var overlap = minimum(high.view(-1, 1, 1), anchorHigh) - maximum(low.view(-1, 1, 1), anchorLow);
-        return overlap.clamp_min(0).to(ScalarType.Float32);
+        return overlap.clamp_min(0);
     }
 }

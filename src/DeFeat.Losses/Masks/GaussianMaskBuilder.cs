@@ -99,6 +99,8 @@ public sealed class GaussianMaskBuilder : ObjectMaskBuilder
         var offset = cells.to(ScalarType.Float64) + 0.5 - centre;
         var gaussian = (offset.square() / (sigma.square() * -2)).exp()
             .masked_fill(isSingleCell.unsqueeze(1), 1.0);
-        return gaussian.mul(inside).to(ScalarType.Float32);
+        // where(), not a product with the region: a box with a NaN coordinate (value checks off) then contributes 0
+        // outside its region instead of NaN everywhere, and nan_to_num keeps it from marking anything inside.
+        return where(inside, gaussian.nan_to_num(0, 0, 0), zeros_like(gaussian)).to(ScalarType.Float32);
     }
 }

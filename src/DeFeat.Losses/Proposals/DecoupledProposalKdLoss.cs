@@ -35,6 +35,8 @@ namespace DeFeat.Losses.Proposals;
 /// </remarks>
 public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, DecoupledLoss>
 {
+    private bool disposed;
+
     /// <summary>Creates the loss.</summary>
     /// <param name="options">Weights, temperatures, background index and label checking; <c>null</c> uses the
     /// defaults (β_obj = β_bg = 2, T_obj = T_bg = 1, background = last column, labels checked).</param>
@@ -68,6 +70,7 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
     /// </exception>
     public override DecoupledLoss forward(Tensor studentLogits, Tensor teacherLogits, Tensor labels)
     {
+        Guard.NotDisposed(disposed, nameof(DecoupledProposalKdLoss));
         Validate(studentLogits, teacherLogits, labels);
         var backgroundIndex = BackgroundIndexFor(studentLogits);
 
@@ -176,5 +179,12 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
                 $"{nameof(labels)} must be -1 (ignore) or a class index in [0, K] = [0, {lastClass}]; got values in " +
                 $"[{minimum}, {maximum}].");
         }
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        disposed = true;
+        base.Dispose(disposing);
     }
 }

@@ -28,18 +28,24 @@ public sealed record DecoupledProposalKdLossOptions
         init => backgroundWeight = Guard.NonNegative(value, nameof(BackgroundWeight));
     }
 
-    /// <summary>T_obj, the softmax temperature for positive proposals; finite, &gt; 0. Default 1.</summary>
+    /// <summary>The smallest temperature accepted: below it the scaled logits s/T overflow float32 and the KL is NaN.</summary>
+    public const double MinimumTemperature = 1e-6;
+
+    /// <summary>The largest temperature accepted: above it T² overflows float32 and the KL is NaN.</summary>
+    public const double MaximumTemperature = 1e6;
+
+    /// <summary>T_obj, the softmax temperature for positive proposals, in [<see cref="MinimumTemperature"/>, <see cref="MaximumTemperature"/>]. Default 1.</summary>
     public double ObjectTemperature
     {
         get => objectTemperature;
-        init => objectTemperature = Guard.Positive(value, nameof(ObjectTemperature));
+        init => objectTemperature = Temperature(value, nameof(ObjectTemperature));
     }
 
-    /// <summary>T_bg, the softmax temperature for background proposals; finite, &gt; 0. Default 1.</summary>
+    /// <summary>T_bg, the softmax temperature for background proposals, in [<see cref="MinimumTemperature"/>, <see cref="MaximumTemperature"/>]. Default 1.</summary>
     public double BackgroundTemperature
     {
         get => backgroundTemperature;
-        init => backgroundTemperature = Guard.Positive(value, nameof(BackgroundTemperature));
+        init => backgroundTemperature = Temperature(value, nameof(BackgroundTemperature));
     }
 
     /// <summary>
@@ -62,4 +68,10 @@ public sealed record DecoupledProposalKdLossOptions
     /// K count as positive proposals.
     /// </summary>
     public bool ValidateLabels { get; init; } = true;
+
+    private static double Temperature(double value, string name)
+        => value is >= MinimumTemperature and <= MaximumTemperature
+            ? value
+            : throw new ArgumentOutOfRangeException(
+                name, value, $"{name} must lie in [{MinimumTemperature}, {MaximumTemperature}] (outside it s/T or T² leaves float32's range and the loss is NaN); got {value}.");
 }
