@@ -33,6 +33,7 @@ namespace DeFeat.Hooks.Recording;
 public sealed class FeatureTap : IDisposable
 {
     private readonly Recorder recorder;
+    private readonly TapMode requestedMode;
     private IDisposable? attachment;
 
     /// <summary>Attaches a tap to the submodule at <paramref name="path"/> of <paramref name="model"/>.</summary>
@@ -61,6 +62,7 @@ public sealed class FeatureTap : IDisposable
         Path = path;
         recorder = new Recorder(this, selector);
         (attachment, Mode) = ModuleInterception.Attach(target, mode, recorder, input: false, output: true, site);
+        requestedMode = mode;
     }
 
     /// <summary>The dotted path of the tapped submodule.</summary>
@@ -106,8 +108,11 @@ public sealed class FeatureTap : IDisposable
         => Mode == TapMode.Hook
             ? $"The feature tap at '{Path}' recorded nothing since it was attached or last cleared. Either the model's forward "
               + "has not run yet, or its parent invokes this submodule with .forward(...): TorchSharp runs forward hooks only "
-              + "when a module is invoked with .call(...), never with .forward(...). Fix: attach the tap with TapMode.Auto (the "
-              + $"default; it records both), or change the parent to invoke '{Path}' with .call(...)."
+              + "when a module is invoked with .call(...), never with .forward(...). "
+              + (requestedMode == TapMode.Auto
+                  ? "No field or list item of its parent holds it, so only a hook could be attached: keep it in a field of its parent, "
+                    + $"or change the parent to invoke '{Path}' with .call(...)."
+                  : $"Fix: attach the tap with TapMode.Auto (the default; it records both), or change the parent to invoke '{Path}' with .call(...).")
             : $"The feature tap at '{Path}' ({Mode}) recorded nothing since it was attached or last cleared: the model's "
               + "forward has not run yet, or it did not invoke this submodule through the field or item that holds it.";
 

@@ -54,6 +54,31 @@ public class ContainerItemTapTests
         tap.HasCapture.Should().BeFalse();
     }
 
+    [Fact]
+    public void A_submodule_held_by_no_field_falls_back_to_a_hook_and_says_what_to_change_when_forward_bypasses_it()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = new RegistryOnlyToy();
+        using var tap = new FeatureTap(model, "inner");
+
+        model.forward(torch.randn(1, 2, 4, 4));
+
+        tap.Mode.Should().Be(TapMode.Hook);
+        var read = () => tap.Features;
+        read.Should().Throw<InvalidOperationException>().WithMessage("*No field or list item of its parent holds it*.call(...)*");
+    }
+
+    /// <summary>Registers its child by name only and looks it up on every forward, invoking it with .forward(...).</summary>
+    private sealed class RegistryOnlyToy : nn.Module<Tensor, Tensor>
+    {
+        public RegistryOnlyToy()
+            : base(nameof(RegistryOnlyToy))
+            => register_module("inner", new ConvModule(2, 3, 3));
+
+        public override Tensor forward(Tensor input)
+            => ((ConvModule)named_children().Single(child => child.name == "inner").module).forward(input);
+    }
+
     /// <summary>Sequential → ModuleList of towers (items invoked with .forward) → ModuleDict of heads (items invoked with .forward).</summary>
     private sealed class ContainerToy : nn.Module<Tensor, Tensor>
     {
