@@ -1,5 +1,6 @@
 using FasterRcnnDistillation.Cli;
 using FasterRcnnDistillation.Experiments;
+using static TorchSharp.torch;
 
 if (args.Contains("--help") || args.Contains("-h"))
 {
@@ -15,7 +16,17 @@ try
 catch (ArgumentException error)
 {
     Console.Error.WriteLine(error.Message);
-    Console.Error.WriteLine(SampleOptions.Usage);
+    Console.Error.WriteLine("Run with --help for the commands and options.");
+    return 2;
+}
+
+try
+{
+    options.Validate(cuda.is_available);
+}
+catch (ArgumentException error)
+{
+    Console.Error.WriteLine(error.Message);
     return 2;
 }
 

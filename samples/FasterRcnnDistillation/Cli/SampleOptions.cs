@@ -15,7 +15,8 @@ public sealed record SampleOptions
           compare   train teacher, student baseline and DeFeat student; print the results table (default)
           teacher   train the teacher and save it to <output>/teacher.bin
           student   train the student baseline
-          distill   train the student with DeFeat from <output>/teacher.bin
+          distill   train the student with DeFeat from the teacher checkpoint (--teacher)
+          (compare saves its own teacher as <output>/compare-teacher-seed<N>.bin and never touches teacher.bin)
 
         Options:
           --seed N                 seed of model init, sampling and batch order (default 1)
@@ -33,6 +34,9 @@ public sealed record SampleOptions
           --coco-train JSON:DIR    train on a COCO-format set instead (instances JSON and image folder)
           --coco-val JSON:DIR      validate on a COCO-format set
           --output DIR             checkpoints, PNGs and results.csv (default artifacts/faster-rcnn)
+          --teacher FILE           teacher checkpoint for distill (default <output>/teacher.bin)
+
+        Options take their value as the next argument or after '=' (--seed 5 or --seed=5).
         """;
 
     public string Command { get; init; } = "compare";
@@ -67,6 +71,9 @@ public sealed record SampleOptions
 
     public string Output { get; init; } = Path.Combine("artifacts", "faster-rcnn");
 
+    /// <summary>The teacher checkpoint <c>distill</c> reads; null = <see cref="TeacherPath"/>'s default, &lt;output&gt;/teacher.bin.</summary>
+    public string? Teacher { get; init; }
+
     /// <summary>Parses the command line; throws <see cref="ArgumentException"/> naming the bad argument.</summary>
     public static SampleOptions Parse(IReadOnlyList<string> args)
     {
@@ -83,14 +90,26 @@ public sealed record SampleOptions
             throw new ArgumentException($"Unknown command '{options.Command}'; expected compare, teacher, student or distill.");
         }
 
-        for (; i < args.Count; i += 2)
+        while (i < args.Count)
         {
             string name = args[i];
-            string value = i + 1 < args.Count ? args[i + 1] : throw new ArgumentException($"Option {name} needs a value.");
+            string value;
+            int equals = name.IndexOf('=', StringComparison.Ordinal);
+            if (name.StartsWith("--", StringComparison.Ordinal) && equals > 0)
+            {
+                (name, value) = (name[..equals], name[(equals + 1)..]);
+                i += 1;
+            }
+            else
+            {
+                value = i + 1 < args.Count ? args[i + 1] : throw new ArgumentException($"Option {name} needs a value (e.g. {name} VALUE or {name}=VALUE).");
+                i += 2;
+            }
+
             options = name switch
             {
                 "--seed" => options with { Seed = Int(name, value, 0) },
-                "--device" => options with { Device = value },
+                "--device" => options with { Device = value is "cpu" or "cuda" ? value : throw new ArgumentException($"--device expects cpu or cuda, got '{value}'.") },
                 "--epochs" => options with { StudentEpochs = Int(name, value, 1) },
                 "--teacher-epochs" => options with { TeacherEpochs = Int(name, value, 1) },
                 "--train-images" => options with { TrainImages = Int(name, value, 1) },
@@ -109,11 +128,62 @@ public sealed record SampleOptions
                 "--coco-train" => options with { CocoTrain = value },
                 "--coco-val" => options with { CocoVal = value },
                 "--output" => options with { Output = value },
+                "--teacher" => options with { Teacher = value },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),
             };
         }
 
         return options;
+    }
+
+    /// <summary>The teacher checkpoint <c>distill</c> reads: <c>--teacher</c>, else &lt;output&gt;/teacher.bin (what <c>teacher</c> writes).</summary>
+    public string TeacherPath => Teacher ?? Path.Combine(Output, "teacher.bin");
+
+    /// <summary>
+    /// Checks what depends on this machine and its files, before any work starts: the device exists, COCO paths exist
+    /// (both or neither), and <c>distill</c> has a teacher checkpoint. Throws <see cref="ArgumentException"/> naming it.
+    /// </summary>
+    public void Validate(Func<bool> cudaAvailable)
+    {
+        if (Device == "cuda" && !cudaAvailable())
+        {
+            throw new ArgumentException("--device cuda was requested but no CUDA device is available (this build uses the TorchSharp-cpu backend); use --device cpu.");
+        }
+
+        if (CocoTrain is null != CocoVal is null)
+        {
+            throw new ArgumentException("Give both --coco-train and --coco-val, or neither.");
+        }
+
+        foreach (var (name, spec) in new[] { ("--coco-train", CocoTrain), ("--coco-val", CocoVal) })
+        {
+            if (spec is null)
+            {
+                continue;
+            }
+
+            int colon = spec.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0)
+            {
+                throw new ArgumentException($"{name} expects ANNOTATIONS.json:IMAGE_DIR, got '{spec}'.");
+            }
+
+            if (!File.Exists(spec[..colon]))
+            {
+                throw new ArgumentException($"{name}: the annotations file '{spec[..colon]}' does not exist.");
+            }
+
+            if (!System.IO.Directory.Exists(spec[(colon + 1)..]))
+            {
+                throw new ArgumentException($"{name}: the image folder '{spec[(colon + 1)..]}' does not exist.");
+            }
+        }
+
+        if (Command == "distill" && !File.Exists(TeacherPath))
+        {
+            throw new ArgumentException(
+                $"distill needs a teacher checkpoint at '{TeacherPath}': run the 'teacher' command first (with the same --output), or pass --teacher FILE.");
+        }
     }
 
     private static int Int(string name, string value, int minimum)

@@ -23,14 +23,15 @@ public sealed class ExperimentRunner
     public ExperimentRunner(SampleOptions options)
     {
         this.options = options;
-        device = options.Device == "cuda" && !cuda.is_available()
-            ? throw new ArgumentException("--device cuda was requested but CUDA is not available (this build uses TorchSharp-cpu).")
-            : new Device(options.Device);
+        device = new Device(options.Device);
         (train, val) = LoadData();
         Directory.CreateDirectory(options.Output);
     }
 
-    private string TeacherPath => Path.Combine(options.Output, "teacher.bin");
+    /// <summary>Where a run saves its teacher: <c>teacher</c> writes the checkpoint <c>distill</c> reads; <c>compare</c> keeps its own.</summary>
+    private string SavedTeacherPath => options.Command == "teacher"
+        ? Path.Combine(options.Output, "teacher.bin")
+        : Path.Combine(options.Output, $"compare-teacher-seed{options.Seed}.bin");
 
     private int Classes => train.ClassNames.Count;
 
@@ -82,7 +83,7 @@ public sealed class ExperimentRunner
     {
         teacher = NewModel(DetectorConfig.Teacher(Classes));
         var saveBeforeEvaluation = teacher;
-        return TrainAndEvaluate("teacher", "ResNet-34-like, FPN 64", teacher, options.TeacherEpochs, null, () => saveBeforeEvaluation.save(TeacherPath));
+        return TrainAndEvaluate("teacher", "ResNet-34-like, FPN 64", teacher, options.TeacherEpochs, null, () => saveBeforeEvaluation.save(SavedTeacherPath));
     }
 
     private ModelResult TrainStudent(out FasterRcnn student)
@@ -105,13 +106,8 @@ public sealed class ExperimentRunner
 
     private FasterRcnn LoadTeacher()
     {
-        if (!File.Exists(TeacherPath))
-        {
-            throw new FileNotFoundException($"No teacher checkpoint at '{TeacherPath}': run the 'teacher' command first (same --output).");
-        }
-
         var teacher = new FasterRcnn(DetectorConfig.Teacher(Classes));
-        teacher.load(TeacherPath);
+        teacher.load(options.TeacherPath);
         return teacher;
     }
 
@@ -146,24 +142,17 @@ public sealed class ExperimentRunner
 
     private (DetectionDataset Train, DetectionDataset Val) LoadData()
     {
-        if (options.CocoTrain is null != options.CocoVal is null)
-        {
-            throw new ArgumentException("Give both --coco-train and --coco-val, or neither.");
-        }
-
         if (options.CocoTrain is not null)
         {
-            return (LoadCoco(options.CocoTrain, "--coco-train"), LoadCoco(options.CocoVal!, "--coco-val"));
+            return (LoadCoco(options.CocoTrain), LoadCoco(options.CocoVal!));
         }
 
         return SyntheticShapes.Splits(options.TrainImages, options.ValImages, options.DataSeed, options.ImageSize);
     }
 
-    private DetectionDataset LoadCoco(string spec, string name)
+    private DetectionDataset LoadCoco(string spec)
     {
-        int colon = spec.IndexOf(':', StringComparison.Ordinal);
-        return colon <= 0
-            ? throw new ArgumentException($"{name} expects ANNOTATIONS.json:IMAGE_DIR, got '{spec}'.")
-            : CocoDataset.Load(spec[..colon], spec[(colon + 1)..], options.ImageSize);
+        int colon = spec.IndexOf(':', StringComparison.Ordinal); // checked by SampleOptions.Validate
+        return CocoDataset.Load(spec[..colon], spec[(colon + 1)..], options.ImageSize);
     }
 }
