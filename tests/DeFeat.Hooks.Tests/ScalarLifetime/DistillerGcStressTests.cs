@@ -7,7 +7,7 @@ using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace DeFeat.Hooks.Tests.Stress;
+namespace DeFeat.Hooks.Tests.ScalarLifetime;
 
 /// <summary>
 /// The documented training loop on the two-stage toys, thousands of steps, while a second thread forces collections

@@ -10,7 +10,7 @@ using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace DeFeat.Losses.Tests.Stress;
+namespace DeFeat.Losses.Tests.ScalarLifetime;
 
 /// <summary>
 /// The three entry points, thousands of times on small inputs while a second thread forces collections: no call may
