@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Reflection.Emit;
 using TorchSharp;
+using Xunit.Abstractions;
 
 namespace DeFeat.Testing;
 
@@ -42,6 +43,23 @@ internal static class ScalarLifetimeScan
 
     /// <summary>Why each TorchSharp method passes a temporary Scalar (null: it does not), once computed.</summary>
     private static readonly Dictionary<MethodBase, string?> HiddenScalars = [];
+
+    /// <summary>
+    /// Asserts that no method of <paramref name="library"/> passes a Scalar it does not keep alive, writing each
+    /// finding to the test output; <paramref name="constants"/> names the package's class of static constants.
+    /// </summary>
+    public static void ShouldFindNoneIn(Assembly library, string constants, ITestOutputHelper output)
+    {
+        var findings = Find(library.GetTypes());
+        foreach (var finding in findings)
+        {
+            output.WriteLine(finding);
+        }
+
+        findings.Should().BeEmpty($"a Scalar nothing keeps alive can be finalised during the native call that reads it "
+            + $"(TorchSharp #1434, #1496): use {constants} or `using var s = value.ToScalar();`, and a.add(b, {constants}.One) "
+            + "instead of a + b");
+    }
 
     /// <summary>One line per offending site in the methods of <paramref name="types"/>, e.g. <c>Loss.forward: calls ...</c>.</summary>
     public static IReadOnlyList<string> Find(IEnumerable<Type> types)

@@ -17,11 +17,6 @@ namespace DeFeat.Hooks.Tests.ScalarLifetime;
 [Collection(GcStressCollection.Name)]
 public sealed class DistillerGcStressTests(ITestOutputHelper output)
 {
-    private const int Steps = 2_000;
-
-    /// <summary>Stops early on a loaded machine (2,000 steps take about 10–30 s on 2 idle cores).</summary>
-    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(45);
-
     [Fact]
     public void Distiller_never_fails_under_forced_collections()
     {
@@ -44,7 +39,7 @@ public sealed class DistillerGcStressTests(ITestOutputHelper output)
         // The README's advice for one's own loop: a Scalar kept alive across the call instead of the `+` operator.
         using var one = 1.ToScalar();
         using var stress = new GcStress();
-        var result = stress.Run(Steps, Budget, _ =>
+        var result = stress.Run(_ =>
         {
             using var scope = NewDisposeScope();
             Tensor detectionLoss;
@@ -63,9 +58,7 @@ public sealed class DistillerGcStressTests(ITestOutputHelper output)
             }
         });
 
-        output.WriteLine(result.ToString());
-        result.Collections.Should().BeGreaterThan(100, "the second thread must really force collections");
-        result.Failures.Should().Be(0, result.ToString());
+        result.ShouldHaveNoFailures(output);
         distiller.Step.Should().Be(result.Iterations);
     }
 }
