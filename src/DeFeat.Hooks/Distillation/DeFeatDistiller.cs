@@ -215,13 +215,14 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         var weight = schedule.WeightAt(Step);
 
         using var scope = torch.NewDisposeScope();
+        using var scheduleWeight = weight.ToScalar();
         var masks = maskBuilder.Build(gtBoxes, sizes, strides)
             .Select((mask, level) => mask.to(teacherFeatures[level].device))
             .ToArray();
         var neck = featureLoss.call(studentFeatures, teacherFeatures, masks);
-        var neckObject = neck.Object * weight;
-        var neckBackground = neck.Background * weight;
-        var total = neckObject + neckBackground;
+        var neckObject = neck.Object * scheduleWeight;
+        var neckBackground = neck.Background * scheduleWeight;
+        var total = neckObject.add(neckBackground, HookScalars.One);
         Tensor? proposalObject = null;
         Tensor? proposalBackground = null;
         (Tensor Teacher, Tensor Student)? logits = null;
@@ -237,9 +238,9 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
 
             logits = (Logits(teacherHead!), Logits(studentHead!));
             var proposal = proposalLoss.call(logits.Value.Student, logits.Value.Teacher, proposals.Labels);
-            proposalObject = (proposal.Object * weight).MoveToOuterDisposeScope();
-            proposalBackground = (proposal.Background * weight).MoveToOuterDisposeScope();
-            total = total + proposalObject + proposalBackground;
+            proposalObject = (proposal.Object * scheduleWeight).MoveToOuterDisposeScope();
+            proposalBackground = (proposal.Background * scheduleWeight).MoveToOuterDisposeScope();
+            total = total.add(proposalObject, HookScalars.One).add(proposalBackground, HookScalars.One);
         }
 
         var result = new DistillationLosses(

@@ -71,7 +71,8 @@ internal static class NonFiniteDiagnosis
                 return $"the adaptation layer of {where} outputs NaN or infinite values from finite student features (its weights have diverged)";
             }
 
-            if (!AllFinite((adapted.to_type(ScalarType.Float32) - teacherFeatures[level].to_type(ScalarType.Float32)).square().sum()))
+            var difference = adapted.to_type(ScalarType.Float32) - teacherFeatures[level].to_type(ScalarType.Float32);
+            if (!AllFinite((difference * difference).sum()))
             {
                 return $"the squared difference of student and teacher features overflows float32 at {where}";
             }

@@ -46,7 +46,8 @@ public sealed class AdaptationConv : nn.Module<Tensor, Tensor>
         conv = nn.Conv2d(inChannels, outChannels, kernel_size: 3, stride: 1, padding: 1, bias: true);
         using (torch.no_grad())
         {
-            conv.weight!.normal_(0.0, 1.0).fmod_(2.0).mul_(InitialWeightScale);
+            using var scale = InitialWeightScale.ToScalar();
+            conv.weight!.normal_(0.0, 1.0).fmod_(Scalars.TwoDouble).mul_(scale);
         }
 
         RegisterComponents();

@@ -114,13 +114,15 @@ public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IRea
                 adapted[level].to_type(computeType),
                 teacherFeatures[level].detach().to_type(computeType),
                 objectMasks[level].to_type(computeType));
-            objectSum = objectSum + objectTerm;
-            backgroundSum = backgroundSum + backgroundTerm;
+            objectSum = objectSum.add(objectTerm, Scalars.One);
+            backgroundSum = backgroundSum.add(backgroundTerm, Scalars.One);
         }
 
-        var objectLoss = objectSum * (Options.ObjectWeight / adapted.Count);
-        var backgroundLoss = backgroundSum * (Options.BackgroundWeight / adapted.Count);
-        var total = objectLoss + backgroundLoss;
+        using var objectScale = (Options.ObjectWeight / adapted.Count).ToScalar();
+        using var backgroundScale = (Options.BackgroundWeight / adapted.Count).ToScalar();
+        var objectLoss = objectSum * objectScale;
+        var backgroundLoss = backgroundSum * backgroundScale;
+        var total = objectLoss.add(backgroundLoss, Scalars.One);
         return new DecoupledLoss(
             objectLoss.MoveToOuterDisposeScope(),
             backgroundLoss.MoveToOuterDisposeScope(),
@@ -134,11 +136,12 @@ public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IRea
     private static (Tensor Object, Tensor Background) LevelTerms(Tensor student, Tensor teacher, Tensor mask)
     {
         var channels = teacher.shape[1];
-        var squaredDistance = (student - teacher).square().sum(1).flatten();
+        var squaredDistance = (student - teacher).pow(Scalars.Two).sum(1).flatten();
         var objectWeights = mask.flatten();
-        var backgroundWeights = 1.0 - objectWeights;
-        var objectTerm = squaredDistance.dot(objectWeights) / (objectWeights.sum() * (2.0 * channels)).clamp_min(1.0);
-        var backgroundTerm = squaredDistance.dot(backgroundWeights) / (backgroundWeights.sum() * (2.0 * channels)).clamp_min(1.0);
+        var backgroundWeights = objectWeights.negative().add(Scalars.OneDouble, Scalars.One);
+        using var normaliser = (2.0 * channels).ToScalar();
+        var objectTerm = squaredDistance.dot(objectWeights) / (objectWeights.sum() * normaliser).clamp_min(Scalars.OneDouble);
+        var backgroundTerm = squaredDistance.dot(backgroundWeights) / (backgroundWeights.sum() * normaliser).clamp_min(Scalars.OneDouble);
         return (objectTerm, backgroundTerm);
     }
 

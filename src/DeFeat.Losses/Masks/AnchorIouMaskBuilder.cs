@@ -45,7 +45,8 @@ public sealed class AnchorIouMaskBuilder : ObjectMaskBuilder
             bestIou = bestIou.maximum(AnchorIou(boxes, level).amax([1, 2, 3])).MoveToOuterDisposeScope();
         }
 
-        var threshold = (bestIou * Options.IouFactor).view(-1, 1, 1, 1);
+        using var iouFactor = Options.IouFactor.ToScalar();
+        var threshold = (bestIou * iouFactor).view(-1, 1, 1, 1);
         var masks = new Tensor[levels.Count];
         for (var index = 0; index < levels.Count; index++)
         {
@@ -53,8 +54,8 @@ public sealed class AnchorIouMaskBuilder : ObjectMaskBuilder
             var size = levels[index].Size;
             var boxCells = AnchorIou(boxes, levels[index]).gt(threshold).any(3).to(ScalarType.Float32);
             var hits = zeros([groundTruth.ImageCount, size.Height, size.Width], ScalarType.Float32, groundTruth.Device)
-                .index_add_(0, groundTruth.ImageIndex, boxCells, 1);
-            masks[index] = hits.gt(0).to(ScalarType.Float32).MoveToOuterDisposeScope();
+                .index_add_(0, groundTruth.ImageIndex, boxCells, Scalars.One);
+            masks[index] = hits.gt(Scalars.Zero).to(ScalarType.Float32).MoveToOuterDisposeScope();
         }
 
         return masks;
@@ -68,14 +69,15 @@ public sealed class AnchorIouMaskBuilder : ObjectMaskBuilder
     private Tensor AnchorIou(Tensor boxes, MaskLevel level)
     {
         var device = boxes.device;
-        var halfWidths = tensor(anchorWidths, device: device) * (level.Stride / 2);
-        var halfHeights = tensor(anchorHeights, device: device) * (level.Stride / 2);
+        using var halfStride = (level.Stride / 2).ToScalar();
+        var halfWidths = tensor(anchorWidths, device: device) * halfStride;
+        var halfHeights = tensor(anchorHeights, device: device) * halfStride;
         var overlapX = AxisOverlap(boxes.select(1, 0), boxes.select(1, 2), level.Size.Width, level.Stride, Options.CenterOffset, halfWidths);
         var overlapY = AxisOverlap(boxes.select(1, 1), boxes.select(1, 3), level.Size.Height, level.Stride, Options.CenterOffset, halfHeights);
         var intersection = overlapY.unsqueeze(2) * overlapX.unsqueeze(1);
         var boxAreas = ((boxes.select(1, 2) - boxes.select(1, 0)) * (boxes.select(1, 3) - boxes.select(1, 1))).view(-1, 1, 1, 1);
-        var anchorAreas = halfWidths * halfHeights * 4;
-        return intersection / (boxAreas + anchorAreas - intersection);
+        var anchorAreas = halfWidths * halfHeights * Scalars.Four;
+        return intersection / (boxAreas.add(anchorAreas, Scalars.One) - intersection);
     }
 
     /// <summary>
@@ -84,10 +86,13 @@ public sealed class AnchorIouMaskBuilder : ObjectMaskBuilder
     /// </summary>
     private static Tensor AxisOverlap(Tensor low, Tensor high, int cellCount, double stride, double centreOffset, Tensor halfSizes)
     {
-        var centres = ((arange(cellCount, ScalarType.Float64, low.device) + centreOffset) * stride).unsqueeze(1);
+        using var count = cellCount.ToScalar();
+        using var offset = centreOffset.ToScalar();
+        using var strideScalar = stride.ToScalar();
+        var centres = (arange(Scalars.Zero, count, Scalars.One, ScalarType.Float64, low.device).add(offset, Scalars.One) * strideScalar).unsqueeze(1);
         var anchorLow = (centres - halfSizes).unsqueeze(0);
-        var anchorHigh = (centres + halfSizes).unsqueeze(0);
+        var anchorHigh = centres.add(halfSizes, Scalars.One).unsqueeze(0);
         var overlap = minimum(high.view(-1, 1, 1), anchorHigh) - maximum(low.view(-1, 1, 1), anchorLow);
-        return overlap.clamp_min(0);
+        return overlap.clamp_min(Scalars.Zero);
     }
 }

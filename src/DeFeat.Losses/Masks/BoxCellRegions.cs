@@ -37,7 +37,8 @@ internal sealed class BoxCellRegions
     public static BoxCellRegions Of(Tensor boxes, MaskLevel level)
     {
         var (height, width) = (level.Size.Height, level.Size.Width);
-        var cells = (boxes / level.Stride).trunc().nan_to_num();
+        using var stride = level.Stride.ToScalar();
+        var cells = (boxes / stride).trunc().nan_to_num();
         var rowStart = ToIndex(cells.select(1, 1), 0, height);
         var rowEnd = ToIndex(cells.select(1, 3), 0, height);
         var columnStart = ToIndex(cells.select(1, 0), 0, width);
@@ -48,9 +49,9 @@ internal sealed class BoxCellRegions
         var singleColumn = ToIndex(cells.select(1, 0), 0, width - 1);
         return new BoxCellRegions(
             where(isSingleCell, singleRow, rowStart),
-            where(isSingleCell, singleRow + 1, rowEnd),
+            where(isSingleCell, singleRow.add(Scalars.One, Scalars.One), rowEnd),
             where(isSingleCell, singleColumn, columnStart),
-            where(isSingleCell, singleColumn + 1, columnEnd),
+            where(isSingleCell, singleColumn.add(Scalars.One, Scalars.One), columnEnd),
             isSingleCell);
     }
 
@@ -72,8 +73,13 @@ internal sealed class BoxCellRegions
         var signs = cat([weights, weights.neg(), weights.neg(), weights]);
         difference.index_put_(signs, [images, rows, columns], accumulate: true);
         var counts = difference.cumsum(1).cumsum(2);
-        return counts.narrow(1, 0, size.Height).narrow(2, 0, size.Width).gt(0).to(ScalarType.Float32);
+        return counts.narrow(1, 0, size.Height).narrow(2, 0, size.Width).gt(Scalars.Zero).to(ScalarType.Float32);
     }
 
-    private static Tensor ToIndex(Tensor cells, long min, long max) => cells.clamp(min, max).to(ScalarType.Int64);
+    private static Tensor ToIndex(Tensor cells, long min, long max)
+    {
+        using var low = min.ToScalar();
+        using var high = max.ToScalar();
+        return cells.clamp(low, high).to(ScalarType.Int64);
+    }
 }

@@ -25,10 +25,13 @@ internal static class DeFeatLevelRule
         using var scope = NewDisposeScope();
         var width = boxes.select(1, 2) - boxes.select(1, 0);
         var height = boxes.select(1, 3) - boxes.select(1, 1);
-        var scale = ((width + 1) * (height + 1)).sqrt();
-        return (scale / canonicalSize + Epsilon).log2().floor()
+        var scale = (width.add(Scalars.One, Scalars.One) * height.add(Scalars.One, Scalars.One)).sqrt();
+        using var canonical = canonicalSize.ToScalar();
+        using var epsilon = Epsilon.ToScalar();
+        using var finestToCoarsest = (levelCount - 1).ToScalar();
+        return (scale / canonical).add(epsilon, Scalars.One).log2().floor()
             .nan_to_num()
-            .clamp(0, levelCount - 1)
+            .clamp(Scalars.Zero, finestToCoarsest)
             .to(ScalarType.Int64)
             .MoveToOuterDisposeScope();
     }

@@ -41,7 +41,8 @@ public sealed class DeFeatMaskBuilder : ObjectMaskBuilder
         var masks = new Tensor[levels.Count];
         for (var level = 0; level < levels.Count; level++)
         {
-            var onThisLevel = boxLevels.eq(level).to(ScalarType.Float32);
+            using var levelIndex = level.ToScalar();
+            var onThisLevel = boxLevels.eq(levelIndex).to(ScalarType.Float32);
             masks[level] = BoxCellRegions.Of(groundTruth.Boxes, levels[level])
                 .Paint(groundTruth.ImageIndex, onThisLevel, groundTruth.ImageCount, levels[level].Size);
         }

@@ -55,8 +55,9 @@ public sealed class GaussianMaskBuilder : ObjectMaskBuilder
             var stride = levels[level].Stride;
             var size = levels[level].Size;
             var regions = BoxCellRegions.Of(boxes, levels[level]);
+            using var levelIndex = level.ToScalar();
             var rowWeights = AxisWeights(boxes.select(1, 1), boxes.select(1, 3), stride, size.Height, regions.RowStart, regions.RowEnd, regions.IsSingleCell)
-                * boxLevels.eq(level).unsqueeze(1);
+                * boxLevels.eq(levelIndex).unsqueeze(1);
             var columnWeights = AxisWeights(boxes.select(1, 0), boxes.select(1, 2), stride, size.Width, regions.ColumnStart, regions.ColumnEnd, regions.IsSingleCell);
             var perBox = rowWeights.unsqueeze(2) * columnWeights.unsqueeze(1);
             var padded = zeros([groundTruth.ImageCount, slotCount, size.Height, size.Width], ScalarType.Float32, groundTruth.Device);
@@ -81,7 +82,8 @@ public sealed class GaussianMaskBuilder : ObjectMaskBuilder
         }
 
         var boxCount = groundTruth.Boxes.shape[0];
-        var slots = arange(boxCount, ScalarType.Int64, groundTruth.Device)
+        using var count = boxCount.ToScalar();
+        var slots = arange(Scalars.Zero, count, Scalars.One, ScalarType.Int64, groundTruth.Device)
             - tensor(firstOfImage, device: groundTruth.Device).index_select(0, groundTruth.ImageIndex);
         return (slots, Math.Max(1, counts.Max()));
     }
@@ -92,13 +94,18 @@ public sealed class GaussianMaskBuilder : ObjectMaskBuilder
     /// </summary>
     private Tensor AxisWeights(Tensor low, Tensor high, double stride, int cellCount, Tensor start, Tensor end, Tensor isSingleCell)
     {
-        var cells = arange(cellCount, ScalarType.Int64, low.device).unsqueeze(0);
+        using var count = cellCount.ToScalar();
+        using var diameter = (2 * stride).ToScalar();
+        using var strideScalar = stride.ToScalar();
+        using var sigmaFactor = SigmaFactor.ToScalar();
+        var cells = arange(Scalars.Zero, count, Scalars.One, ScalarType.Int64, low.device).unsqueeze(0);
         var inside = cells.ge(start.unsqueeze(1)).logical_and(cells.lt(end.unsqueeze(1)));
-        var centre = ((low + high) / (2 * stride)).unsqueeze(1);
-        var sigma = ((high - low) / stride).clamp_min(1).mul(SigmaFactor).unsqueeze(1);
-        var offset = cells.to(ScalarType.Float64) + 0.5 - centre;
-        var gaussian = (offset.square() / (sigma.square() * -2)).exp()
-            .masked_fill(isSingleCell.unsqueeze(1), 1.0);
+        var centre = (low.add(high, Scalars.One) / diameter).unsqueeze(1);
+        var sigma = ((high - low) / strideScalar).clamp_min(Scalars.One).mul(sigmaFactor).unsqueeze(1);
+        var offset = cells.to(ScalarType.Float64).add(Scalars.HalfDouble, Scalars.One) - centre;
+        var gaussian = (offset.pow(Scalars.Two) / (sigma.pow(Scalars.Two) * Scalars.MinusTwo)).exp()
+            .masked_fill(isSingleCell.unsqueeze(1), Scalars.OneDouble);
+
         // where(), not a product with the region: a box with a NaN coordinate (value checks off) then contributes 0
         // outside its region instead of NaN everywhere, and nan_to_num keeps it from marking anything inside.
         return where(inside, gaussian.nan_to_num(0, 0, 0), zeros_like(gaussian)).to(ScalarType.Float32);

@@ -108,7 +108,8 @@ public abstract class ObjectMaskBuilder
         {
             boxes[image] = gtBoxes[image].detach().to(ScalarType.Float64);
             boxCounts[image] = gtBoxes[image].shape[0];
-            imageIndex[image] = full([boxCounts[image]], image, ScalarType.Int64, device);
+            using var imageValue = image.ToScalar();
+            imageIndex[image] = full([boxCounts[image]], imageValue, ScalarType.Int64, device);
         }
 
         return new GroundTruthBatch(cat(boxes, 0), cat(imageIndex, 0), boxCounts);
@@ -133,7 +134,8 @@ public abstract class ObjectMaskBuilder
 
         var first = invalid.nonzero().select(0, 0).item<long>();
         var image = (int)batch.ImageIndex[first].item<long>();
-        var row = first - batch.ImageIndex.lt(image).sum().item<long>();
+        using var imageValue = image.ToScalar();
+        var row = first - batch.ImageIndex.lt(imageValue).sum().item<long>();
         var values = boxes[first].cpu().data<double>().ToArray();
         var name = $"{BoxesArgument}[{image}]";
         throw new ArgumentException(

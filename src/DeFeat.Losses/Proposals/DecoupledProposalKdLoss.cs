@@ -86,8 +86,9 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
         var student = studentLogits.to_type(computeType);
         var teacher = teacherLogits.detach().to_type(computeType);
 
-        var isBackground = labels.eq(backgroundIndex);
-        var isPositive = labels.ge(0L).logical_and(isBackground.logical_not());
+        using var background = backgroundIndex.ToScalar();
+        var isBackground = labels.eq(background);
+        var isPositive = labels.ge(Scalars.Zero).logical_and(isBackground.logical_not());
 
         var objectRowKl = RowKl(student, teacher, Options.ObjectTemperature);
         var backgroundRowKl = Options.BackgroundTemperature == Options.ObjectTemperature
@@ -96,7 +97,7 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
 
         var objectTerm = SetTerm(objectRowKl, isPositive, Options.ObjectWeight, Options.ObjectTemperature);
         var backgroundTerm = SetTerm(backgroundRowKl, isBackground, Options.BackgroundWeight, Options.BackgroundTemperature);
-        var total = objectTerm + backgroundTerm;
+        var total = objectTerm.add(backgroundTerm, Scalars.One);
 
         return new DecoupledLoss(
             objectTerm.MoveToOuterDisposeScope(),
@@ -107,12 +108,13 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
     /// <summary>Per-row Σ_k q_k (log q_k − log p_k) at temperature T, [R]; terms with q_k = 0 count as 0.</summary>
     private static Tensor RowKl(Tensor student, Tensor teacher, double temperature)
     {
-        var studentLogProbabilities = (student / temperature).log_softmax(1);
-        var teacherLogProbabilities = (teacher / temperature).log_softmax(1);
+        using var temperatureScalar = temperature.ToScalar();
+        var studentLogProbabilities = (student / temperatureScalar).log_softmax(1);
+        var teacherLogProbabilities = (teacher / temperatureScalar).log_softmax(1);
         var teacherProbabilities = teacherLogProbabilities.exp();
         var terms = teacherProbabilities * (teacherLogProbabilities - studentLogProbabilities);
         // 0 · log 0 = 0: without this, a class both networks rule out (-inf logits) would give 0 · (-inf + inf) = NaN.
-        return terms.masked_fill(teacherProbabilities.eq(0.0), 0.0).sum(1);
+        return terms.masked_fill(teacherProbabilities.eq(Scalars.ZeroDouble), Scalars.ZeroDouble).sum(1);
     }
 
     /// <summary>β · T² · Σ_{rows in set} rowKl / max(|set|, 1), a 0-D tensor.</summary>
@@ -120,9 +122,10 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
     {
         // masked_fill, not a multiplication by a 0/1 mask: an infinite KL in a row outside the set must not turn into
         // 0 · inf = NaN.
-        var setSum = rowKl.masked_fill(inSet.logical_not(), 0.0).sum();
-        var setCount = inSet.sum(rowKl.dtype).clamp_min(1.0);
-        return setSum / setCount * (weight * temperature * temperature);
+        var setSum = rowKl.masked_fill(inSet.logical_not(), Scalars.ZeroDouble).sum();
+        var setCount = inSet.sum(rowKl.dtype).clamp_min(Scalars.OneDouble);
+        using var scale = (weight * temperature * temperature).ToScalar();
+        return setSum / setCount * scale;
     }
 
     private static void Validate(Tensor studentLogits, Tensor teacherLogits, Tensor labels)
