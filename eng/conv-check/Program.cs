@@ -91,11 +91,13 @@ if (options.Literal)
     // x = randn([2, 2, 8, 8]) requiring grad, conv(x).sum().backward(), is x.grad finite?
     foreach (var threads in options.Threads)
     {
-        set_num_threads(threads);
         var nonFinite = 0;
-        var workers = Enumerable.Range(0, options.Concurrent).Select(worker => new Thread(() =>
+        var used = 0;
+        var workers = Enumerable.Range(0, options.Concurrent).Select(_ => new Thread(() =>
         {
-            if (worker > 0) set_num_threads(threads);
+            // libtorch's OpenMP thread count is per calling thread: a new thread starts at the default.
+            set_num_threads(threads);
+            used = get_num_threads();
             for (var trial = 0; trial < options.Trials; trial++)
             {
                 using var scope = NewDisposeScope();
@@ -107,7 +109,7 @@ if (options.Literal)
         })).ToList();
         workers.ForEach(worker => worker.Start());
         workers.ForEach(worker => worker.Join());
-        Console.WriteLine($"literal: threads {threads}, {options.Concurrent} managed thread(s): non-finite input gradient in {nonFinite}/{options.Trials * options.Concurrent} trials");
+        Console.WriteLine($"literal: threads {used}, {options.Concurrent} managed thread(s): non-finite input gradient in {nonFinite}/{options.Trials * options.Concurrent} trials");
     }
     return;
 }
