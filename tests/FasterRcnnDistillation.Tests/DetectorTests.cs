@@ -1,3 +1,4 @@
+using DeFeat.Tests.Shared;
 using FasterRcnnDistillation.Data;
 using FasterRcnnDistillation.Distillation;
 using FasterRcnnDistillation.Model;
@@ -62,7 +63,7 @@ public class DetectorTests
 
         output.Losses.Keys.Should().BeEquivalentTo("rpn_cls", "rpn_reg", "rcnn_cls", "rcnn_reg");
         output.Losses.Values.Should().OnlyContain(v => float.IsFinite(v.item<float>()));
-        model.parameters().Where(p => p.grad is not null).Should().NotBeEmpty();
+        TrainingChecks.GradientsShouldBeFinite("after one training step", model.named_parameters());
         model.eval();
         model.Detect(batch.Images, 0).Should().OnlyContain(d => d.Score >= 0.05f && d.Label >= 0 && d.Label < 5 && d.ImageIndex < 2);
     }

@@ -1,3 +1,4 @@
+using DeFeat.Tests.Shared;
 using FasterRcnnDistillation.Data;
 using FasterRcnnDistillation.Distillation;
 using FasterRcnnDistillation.Model;
@@ -34,6 +35,17 @@ public class TrainingMemoryTests
         var history = Trainer.Train(student, data, new TrainingOptions { Epochs = 1, BatchSize = 2, WarmupSteps = 1 }, "memory", objective);
 
         history.Should().HaveCount(steps);
-        return DisposeScopeManager.Statistics.ThreadTotalLiveCount - before;
+        long live = DisposeScopeManager.Statistics.ThreadTotalLiveCount - before;
+
+        // Every logged loss term is finite; the last step's gradients are finite; and so are the trained weights, which
+        // a NaN or infinite gradient at any earlier step would have spoilt (AdamW carries it into every weight it touches).
+        history.SelectMany(record => record).Where(term => !double.IsFinite(term.Value))
+            .Should().BeEmpty($"every loss term of the {steps}-step run must be finite");
+        var trained = student.named_parameters().Select(item => ($"student.{item.name}", item.parameter))
+            .Concat((objective?.Parameters ?? []).Select((parameter, index) => ($"objective parameter {index}", parameter)))
+            .ToList();
+        TrainingChecks.GradientsShouldBeFinite($"after the last of {steps} steps", trained);
+        TrainingChecks.ValuesShouldBeFinite($"after {steps} steps", trained);
+        return live;
     }
 }

@@ -7,6 +7,7 @@ using DeFeat.Hooks.Tests.Toys;
 using DeFeat.Losses.Features;
 using DeFeat.Losses.Masks;
 using DeFeat.Losses.Proposals;
+using DeFeat.Tests.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -143,6 +144,7 @@ public class DeFeatDistillerTests
         student.Neck.parameters().Where(parameter => parameter.grad is null).Should().BeEmpty();
         student.RoiHead.parameters().Where(parameter => parameter.grad is null).Should().BeEmpty();
         teacher.parameters().Where(parameter => parameter.grad is not null).Should().BeEmpty();
+        TrainingChecks.GradientsShouldBeFinite("after the KD backward", student.named_parameters().Concat(distiller.named_parameters()));
     }
 
     [Fact]

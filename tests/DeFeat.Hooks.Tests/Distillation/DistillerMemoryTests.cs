@@ -2,6 +2,7 @@ using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.Proposals;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Tests.Toys;
+using DeFeat.Tests.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -37,28 +38,38 @@ public class DistillerMemoryTests
         var images = torch.randn(2, 3, 8, 8);
         Tensor[] gtBoxes = [torch.tensor(new float[,] { { 0, 0, 5, 6 } }), torch.tensor(new float[,] { { 2, 2, 8, 8 } })];
 
+        var trained = student.named_parameters().Select(item => ($"student.{item.name}", item.parameter))
+            .Concat(distiller.named_parameters().Select(item => ($"distiller.{item.name}", item.parameter)))
+            .ToList();
+        var step = 0;
+
         void Step()
         {
-            // The documented loop body.
+            // The documented loop body, with every loss and gradient checked.
             using var scope = torch.NewDisposeScope();
             distiller.Teacher.Run(() => teacher.call(images));
             var detectionLoss = student.call(images);
             var kd = distiller.call(gtBoxes, new ImageSize(8, 8));
             optimizer.zero_grad();
             (detectionLoss + kd.Total).backward();
+            TrainingChecks.LossesShouldBeFinite($"at step {step}", [("detection", detectionLoss), .. kd.ToDictionary().Select(term => (term.Key, term.Value))]);
+            TrainingChecks.GradientsShouldBeFinite($"at step {step}", trained);
             optimizer.step();
+            step++;
         }
 
-        for (var step = 0; step < 10; step++)
+        while (step < 10)
         {
             Step();
         }
 
         var afterWarmUp = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        for (var step = 10; step < Steps; step++)
+        while (step < Steps)
         {
             Step();
         }
+
+        TrainingChecks.ValuesShouldBeFinite("after training", trained);
 
         (DisposeScopeManager.Statistics.ThreadTotalLiveCount - afterWarmUp).Should().Be(0);
         distiller.Step.Should().Be(Steps);

@@ -1,5 +1,6 @@
 using DeFeat.Hooks.Teacher;
 using DeFeat.Hooks.Tests.Toys;
+using DeFeat.Tests.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -53,7 +54,8 @@ public class FrozenTeacherTests
         norm.running_var!.data<float>().ToArray().Should().Equal(varianceBefore.data<float>().ToArray());
         studentNorm.running_mean!.data<float>().ToArray().Should().NotEqual(studentMeanBefore.data<float>().ToArray(), "the student's BatchNorm did train");
         pair.Teacher.parameters().Where(parameter => parameter.grad is not null).Should().BeEmpty();
-        pair.Student.parameters().Where(parameter => parameter.grad is not null).Should().NotBeEmpty();
+        TrainingChecks.LossesShouldBeFinite("of the student train step", [("student", studentLoss), ("teacher output", teacherOutput)]);
+        TrainingChecks.GradientsShouldBeFinite("after the student train step", pair.Student.named_parameters());
     }
 
     private sealed class TeacherStudentPair : nn.Module

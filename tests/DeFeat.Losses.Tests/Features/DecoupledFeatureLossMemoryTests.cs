@@ -1,6 +1,7 @@
 using DeFeat.Losses.Adaptation;
 using DeFeat.Losses.Features;
 using DeFeat.Losses.Tests.Support;
+using DeFeat.Tests.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -36,23 +37,33 @@ public class DecoupledFeatureLossMemoryTests
         using var adapters = new FeatureAdapters([3, 2], [4, 4]);
         using var loss = new DecoupledFeatureLoss(adapters: adapters);
 
+        var step = 0;
+
         void Step()
         {
-            using var step = torch.NewDisposeScope();
-            loss.call(students, teachers, masks).Total.backward();
+            using var scope = torch.NewDisposeScope();
+            var result = loss.call(students, teachers, masks);
+            result.Total.backward();
+            TrainingChecks.LossesShouldBeFinite($"at step {step}", [("object", result.Object), ("background", result.Background), ("total", result.Total)]);
+            step++;
         }
 
-        for (var i = 0; i < 10; i++)
+        while (step < 10)
         {
             Step();
         }
 
         var afterWarmUp = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        for (var i = 0; i < 2_000; i++)
+        while (step < 2_010)
         {
             Step();
         }
 
         DisposeScopeManager.Statistics.ThreadTotalLiveCount.Should().Be(afterWarmUp);
+        // The gradients accumulate over the steps (no zero_grad), so one NaN or infinity at any step would remain.
+        TrainingChecks.GradientsShouldBeFinite(
+            "after the steps",
+            students.Select((student, level) => ($"student level {level}", student))
+                .Concat(adapters.named_parameters().Select(item => ($"adapters.{item.name}", (Tensor)item.parameter))));
     }
 }

@@ -1,5 +1,6 @@
 using DeFeat.Losses.Proposals;
 using DeFeat.Losses.Tests.Support;
+using DeFeat.Tests.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -322,6 +323,7 @@ public class DecoupledProposalKdLossTests
             using var step = torch.NewDisposeScope();
             var result = loss.call(student, teacher, labels);
             result.Total.backward();
+            TrainingChecks.LossesShouldBeFinite("of a step", [("object", result.Object), ("background", result.Background), ("total", result.Total)]);
         }
 
         var statistics = DisposeScopeManager.Statistics;
@@ -344,6 +346,7 @@ public class DecoupledProposalKdLossTests
         }
 
         statistics.ThreadTotalLiveCount.Should().Be(before);
+        TrainingChecks.GradientsShouldBeFinite("after the steps", [("student", student)]);
     }
 
     private static (double Object, double Background, double Total) Compute(DecoupledProposalKdLoss loss, double[][] student, double[][] teacher, long[] labels)
