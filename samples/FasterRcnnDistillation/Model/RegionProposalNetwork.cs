@@ -1,4 +1,5 @@
 using FasterRcnnDistillation.Ops;
+using FasterRcnnDistillation.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -127,21 +128,30 @@ public sealed class RegionProposalNetwork : nn.Module<Tensor[], (Tensor[] Object
             var boxes = new List<Tensor>();
             var scores = new List<Tensor>();
             var levels = new List<Tensor>();
-            for (int l = 0; l < anchors.Length; l++)
+            Tensor allBoxes, allScores, validIndex, kept;
+            using (StepProfile.Measure("proposals: top-k, decode"))
             {
-                var (top, index) = objectness[l][i].topk((int)Math.Min(config.RpnPreNmsPerLevel, objectness[l].shape[1]));
-                boxes.Add(BoxOps.Decode(anchors[l].index_select(0, index), deltas[l][i].index_select(0, index), UnitStds, height, width));
-                scores.Add(top);
-                levels.Add(full(top.shape[0], (long)l, dtype: int64, device: top.device));
+                for (int l = 0; l < anchors.Length; l++)
+                {
+                    var (top, index) = objectness[l][i].topk((int)Math.Min(config.RpnPreNmsPerLevel, objectness[l].shape[1]));
+                    boxes.Add(BoxOps.Decode(anchors[l].index_select(0, index), deltas[l][i].index_select(0, index), UnitStds, height, width));
+                    scores.Add(top);
+                    levels.Add(full(top.shape[0], (long)l, dtype: int64, device: top.device));
+                }
+
+                allBoxes = cat(boxes);
+                allScores = cat(scores);
+                var valid = ((allBoxes[.., 2] - allBoxes[.., 0]) > 1e-3) & ((allBoxes[.., 3] - allBoxes[.., 1]) > 1e-3);
+                validIndex = valid.nonzero().squeeze(1);
+                allBoxes = allBoxes.index_select(0, validIndex);
+                allScores = allScores.index_select(0, validIndex);
             }
 
-            var allBoxes = cat(boxes);
-            var allScores = cat(scores);
-            var valid = ((allBoxes[.., 2] - allBoxes[.., 0]) > 1e-3) & ((allBoxes[.., 3] - allBoxes[.., 1]) > 1e-3);
-            var validIndex = valid.nonzero().squeeze(1);
-            allBoxes = allBoxes.index_select(0, validIndex);
-            allScores = allScores.index_select(0, validIndex);
-            var kept = Nms.Batched(allBoxes, allScores, cat(levels).index_select(0, validIndex), config.RpnNmsIou);
+            using (StepProfile.Measure("proposals: NMS"))
+            {
+                kept = Nms.Batched(allBoxes, allScores, cat(levels).index_select(0, validIndex), config.RpnNmsIou);
+            }
+
             result[i] = allBoxes.index_select(0, kept[..(int)Math.Min(keep, kept.shape[0])]).MoveToOuterDisposeScope();
         }
 

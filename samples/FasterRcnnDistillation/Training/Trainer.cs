@@ -35,10 +35,17 @@ public static class Trainer
                     var permutation = Enumerable.Range(0, data.Count).OrderBy(_ => order.Next()).ToArray();
                     for (int b = 0; b < stepsPerEpoch; b++, step++)
                     {
+                        using var wholeStep = StepProfile.Step();
                         using var scope = NewDisposeScope();
                         SetLearningRate(optimizer, options, step, totalSteps);
-                        using var batch = DetectionBatch.Collate(
-                            permutation.Skip(b * options.BatchSize).Take(options.BatchSize).Select(i => data.Samples[i]).ToList(), options.Device);
+                        DetectionBatch batch;
+                        using (StepProfile.Measure("collation"))
+                        {
+                            batch = DetectionBatch.Collate(
+                                permutation.Skip(b * options.BatchSize).Take(options.BatchSize).Select(i => data.Samples[i]).ToList(), options.Device);
+                        }
+
+                        using var disposeBatch = batch;
                         distillation?.BeforeStudent(batch);
                         var output = model.TrainingForward(batch);
                         var terms = new Dictionary<string, Tensor>(output.Losses);
@@ -51,13 +58,25 @@ public static class Trainer
                         }
 
                         var total = terms.Values.Aggregate((a, c) => a + c);
-                        optimizer.zero_grad();
-                        total.backward();
-                        nn.utils.clip_grad_norm_(parameters, 10.0);
-                        optimizer.step();
+                        using (StepProfile.Measure("backward"))
+                        {
+                            optimizer.zero_grad();
+                            total.backward();
+                        }
 
-                        var record = terms.ToDictionary(t => t.Key, t => t.Value.detach().cpu().item<float>() * 1.0);
-                        record["total"] = total.detach().cpu().item<float>();
+                        using (StepProfile.Measure("clip + optimizer"))
+                        {
+                            nn.utils.clip_grad_norm_(parameters, 10.0);
+                            optimizer.step();
+                        }
+
+                        Dictionary<string, double> record;
+                        using (StepProfile.Measure("host reads"))
+                        {
+                            record = terms.ToDictionary(t => t.Key, t => t.Value.detach().cpu().item<float>() * 1.0);
+                            record["total"] = total.detach().cpu().item<float>();
+                        }
+
                         history.Add(record);
                         task.Description = Markup.Escape($"{title} e{epoch + 1}/{options.Epochs} ")
                             + string.Join(" ", record.Select(r => $"[grey]{Markup.Escape(r.Key)}[/] {r.Value:F3}"));
@@ -69,6 +88,11 @@ public static class Trainer
                     }
                 }
             });
+        if (StepProfile.Enabled)
+        {
+            Console.WriteLine(StepProfile.Report(title));
+        }
+
         return history;
     }
 
