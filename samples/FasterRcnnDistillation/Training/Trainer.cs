@@ -73,8 +73,7 @@ public static class Trainer
                         Dictionary<string, double> record;
                         using (StepProfile.Measure("host reads"))
                         {
-                            record = terms.ToDictionary(t => t.Key, t => t.Value.detach().cpu().item<float>() * 1.0);
-                            record["total"] = total.detach().cpu().item<float>();
+                            record = ReadLosses(terms, total);
                         }
 
                         history.Add(record);
@@ -111,6 +110,16 @@ public static class Trainer
             .SelectMany((s, i) => Enumerable.Range(0, s.ObjectCount).Select(k => new GroundTruth(i, s.Boxes[(k * 4)..(k * 4 + 4)], (int)s.Labels[k])))
             .ToList();
         return CocoEvaluator.Evaluate(detections, groundTruths, data.ClassNames.Count);
+    }
+
+    /// <summary>The step's loss terms and their total as numbers, in one read from the device.</summary>
+    private static Dictionary<string, double> ReadLosses(Dictionary<string, Tensor> terms, Tensor total)
+    {
+        using var scope = NewDisposeScope();
+        var values = stack(terms.Values.Append(total).Select(t => t.detach().to(float32)).ToArray()).cpu().data<float>().ToArray();
+        var record = terms.Keys.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => (double)values[p.i]);
+        record["total"] = values[^1];
+        return record;
     }
 
     private static void SetLearningRate(optim.Optimizer optimizer, TrainingOptions options, int step, int totalSteps)
