@@ -14,6 +14,7 @@ public static class Trainer
     public static List<Dictionary<string, double>> Train(
         FasterRcnn model, DetectionDataset data, TrainingOptions options, string title, IDistillationObjective? distillation = null)
     {
+        HostMemory.KeepFreedMemory();
         manual_seed(options.Seed);
         var order = new Random(options.Seed);
         model.to(options.Device).train();
@@ -98,6 +99,7 @@ public static class Trainer
     /// <summary>COCO-style mAP of <paramref name="model"/> on <paramref name="data"/>.</summary>
     public static EvaluationResult Evaluate(FasterRcnn model, DetectionDataset data, Device device, int batchSize = 16)
     {
+        HostMemory.KeepFreedMemory();
         model.to(device).eval();
         var detections = new List<Detection>();
         for (int start = 0; start < data.Count; start += batchSize)
