@@ -32,26 +32,13 @@ public class NmsTests
     [Fact]
     public void Matches_a_naive_greedy_loop_on_random_boxes()
     {
-        var random = new Random(5);
-        const int count = 120;
-        var data = new float[count * 4];
-        var scoreData = new float[count];
-        for (int i = 0; i < count; i++)
-        {
-            float x = random.Next(0, 60), y = random.Next(0, 60);
-            data[i * 4] = x;
-            data[i * 4 + 1] = y;
-            data[i * 4 + 2] = x + random.Next(5, 30);
-            data[i * 4 + 3] = y + random.Next(5, 30);
-            scoreData[i] = (float)random.NextDouble();
-        }
-
-        using var boxes = tensor(data, count, 4);
+        var (data, scoreData) = RandomBoxes(seed: 5, count: 120);
+        using var boxes = tensor(data, 120, 4);
         using var scores = tensor(scoreData);
 
         using var kept = Nms.Apply(boxes, scores, 0.4);
 
-        kept.data<long>().ToArray().Should().Equal(NaiveGreedy(data, scoreData, 0.4));
+        kept.data<long>().ToArray().Should().Equal(NaiveGreedy(data, scoreData, null, 0.4));
     }
 
     [Fact]
@@ -68,6 +55,43 @@ public class NmsTests
     }
 
     [Fact]
+    public void Batched_matches_a_naive_greedy_loop_per_group_on_random_boxes()
+    {
+        var (data, scoreData) = RandomBoxes(seed: 6, count: 150);
+        var groupData = Enumerable.Range(0, 150).Select(i => (long)(i * 7 % 3)).ToArray();
+        using var boxes = tensor(data, 150, 4);
+        using var scores = tensor(scoreData);
+        using var groups = tensor(groupData);
+
+        using var kept = Nms.Batched(boxes, scores, groups, 0.3);
+
+        kept.data<long>().ToArray().Should().Equal(NaiveGreedy(data, scoreData, groupData, 0.3));
+    }
+
+    [Fact]
+    public void Equal_scores_are_visited_lower_index_first()
+    {
+        // Two identical boxes with the same score: the first one listed is kept, whatever the sort's pivoting.
+        using var boxes = tensor(new float[] { 0, 0, 10, 10, 20, 20, 30, 30, 0, 0, 10, 10 }, 3, 4);
+        using var scores = tensor(new float[] { 0.5f, 0.5f, 0.5f });
+
+        Nms.Apply(boxes, scores, 0.5).data<long>().ToArray().Should().Equal(0L, 1L);
+    }
+
+    [Fact]
+    public void Greedy_with_a_limit_returns_the_prefix_of_the_full_result()
+    {
+        var (data, scoreData) = RandomBoxes(seed: 8, count: 200);
+        var order = Enumerable.Range(0, 200).OrderByDescending(i => scoreData[i]).Select(i => (long)i).ToArray();
+
+        var full = Nms.Greedy(data, order, ReadOnlySpan<long>.Empty, 0.5, int.MaxValue);
+        var limited = Nms.Greedy(data, order, ReadOnlySpan<long>.Empty, 0.5, 10);
+
+        full.Select(i => (long)i).Should().Equal(NaiveGreedy(data, scoreData, null, 0.5));
+        limited.Should().Equal(full.Take(10));
+    }
+
+    [Fact]
     public void Empty_input_gives_empty_output()
     {
         using var boxes = zeros(0, 4);
@@ -77,7 +101,12 @@ public class NmsTests
         Nms.Batched(boxes, scores, zeros(0, dtype: int64), 0.5).shape.Should().Equal(0);
     }
 
-    private static long[] NaiveGreedy(float[] boxes, float[] scores, double threshold)
+    /// <summary>
+    /// The definition, one box at a time in double precision: by descending score (ties: lower index first), a box is
+    /// kept unless a kept box of its group (all one group when <paramref name="groups"/> is null) overlaps it by more
+    /// than the threshold.
+    /// </summary>
+    internal static long[] NaiveGreedy(float[] boxes, float[] scores, long[]? groups, double threshold)
     {
         var order = Enumerable.Range(0, scores.Length).OrderByDescending(i => scores[i]).ToArray();
         var kept = new List<long>();
@@ -86,6 +115,11 @@ public class NmsTests
             bool suppressed = false;
             foreach (int k in kept)
             {
+                if (groups is not null && groups[k] != groups[i])
+                {
+                    continue;
+                }
+
                 double iw = Math.Max(0, Math.Min(boxes[i * 4 + 2], boxes[k * 4 + 2]) - Math.Max(boxes[i * 4], boxes[k * 4]));
                 double ih = Math.Max(0, Math.Min(boxes[i * 4 + 3], boxes[k * 4 + 3]) - Math.Max(boxes[i * 4 + 1], boxes[k * 4 + 1]));
                 double areaI = (boxes[i * 4 + 2] - boxes[i * 4]) * (boxes[i * 4 + 3] - boxes[i * 4 + 1]);
@@ -104,5 +138,23 @@ public class NmsTests
         }
 
         return kept.ToArray();
+    }
+
+    private static (float[] Boxes, float[] Scores) RandomBoxes(int seed, int count)
+    {
+        var random = new Random(seed);
+        var data = new float[count * 4];
+        var scoreData = new float[count];
+        for (int i = 0; i < count; i++)
+        {
+            float x = random.Next(0, 60), y = random.Next(0, 60);
+            data[i * 4] = x;
+            data[i * 4 + 1] = y;
+            data[i * 4 + 2] = x + random.Next(5, 30);
+            data[i * 4 + 3] = y + random.Next(5, 30);
+            scoreData[i] = (float)random.NextDouble();
+        }
+
+        return (data, scoreData);
     }
 }

@@ -67,6 +67,21 @@ public class RoiAlignTests
         pooled.data<double>().ToArray().Should().Equal(expected, (a, b) => Math.Abs(a - b) < 1e-10);
     }
 
+    [Theory]
+    [InlineData(new[] { 0, 0, 1, 1, 1 })]
+    [InlineData(new[] { 1, 0, 1, 0, 1 })]
+    public void Rois_grouped_by_image_or_interleaved_match_the_plain_loop(int[] images)
+    {
+        using var features = Random(seed: 4, 2, 2, 8, 10);
+        var boxes = new double[] { 1.5, 2.0, 20.0, 12.5, -3.0, 0.5, 9.0, 16.0, 4.0, 4.0, 6.5, 7.0, 0.0, 0.0, 40.0, 32.0, 10.0, 1.0, 30.0, 9.0 };
+        using var rois = tensor(images.SelectMany((b, r) => boxes[(r * 4)..(r * 4 + 4)].Prepend(b)).ToArray(), 5, 5, dtype: float64);
+
+        using var pooled = RoiAlign.Pool(features, rois, outputSize: 2, spatialScale: 0.5, samplingRatio: 2);
+
+        pooled.data<double>().ToArray().Should().Equal(
+            PlainRoiAlign(features, rois, outputSize: 2, spatialScale: 0.5, samplingRatio: 2), (a, b) => Math.Abs(a - b) < 1e-10);
+    }
+
     [Fact]
     public void Feature_gradients_match_finite_differences()
     {

@@ -1,5 +1,6 @@
 using FasterRcnnDistillation.Data;
 using FasterRcnnDistillation.Evaluation;
+using FasterRcnnDistillation.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -38,14 +39,39 @@ public sealed class FasterRcnn : nn.Module<Tensor, Tensor[]>
     /// </summary>
     public TrainingOutput TrainingForward(DetectionBatch batch)
     {
-        var features = call(batch.Images);
-        var (objectness, deltas) = rpn.call(features);
-        var anchors = rpn.AnchorsFor(features);
-        var (rpnCls, rpnReg) = rpn.Loss(anchors, objectness, deltas, batch.Boxes);
+        Tensor[] features;
+        using (StepProfile.Measure("backbone + FPN"))
+        {
+            features = call(batch.Images);
+        }
+
+        Tensor[] objectness, deltas, anchors;
+        using (StepProfile.Measure("RPN head + anchors"))
+        {
+            (objectness, deltas) = rpn.call(features);
+            anchors = rpn.AnchorsFor(features);
+        }
+
+        Tensor rpnCls, rpnReg;
+        using (StepProfile.Measure("RPN loss (assign, sample)"))
+        {
+            (rpnCls, rpnReg) = rpn.Loss(anchors, objectness, deltas, batch.Boxes);
+        }
+
         var proposals = rpn.Proposals(anchors, objectness, deltas, batch.Images.shape[2], batch.Images.shape[3], Config.RpnPostNmsTrain);
-        var sampled = roi_head.Sample(proposals, batch.Boxes, batch.Labels);
+        RoiTargets sampled;
+        using (StepProfile.Measure("RoI sampling"))
+        {
+            sampled = roi_head.Sample(proposals, batch.Boxes, batch.Labels);
+        }
+
         var (logits, boxDeltas, rois, labels) = roi_head.call(features, sampled.Rois, sampled.Labels);
-        var (rcnnCls, rcnnReg) = roi_head.Loss(logits, boxDeltas, rois, labels, batch.Boxes);
+        Tensor rcnnCls, rcnnReg;
+        using (StepProfile.Measure("RoI head loss"))
+        {
+            (rcnnCls, rcnnReg) = roi_head.Loss(logits, boxDeltas, rois, labels, batch.Boxes);
+        }
+
         var losses = new Dictionary<string, Tensor>
         {
             ["rpn_cls"] = rpnCls,

@@ -1,4 +1,5 @@
 using FasterRcnnDistillation.Ops;
+using FasterRcnnDistillation.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -113,38 +114,71 @@ public sealed class RegionProposalNetwork : nn.Module<Tensor[], (Tensor[] Object
 
     /// <summary>
     /// Proposals per image (no gradient): the top <see cref="DetectorConfig.RpnPreNmsPerLevel"/> anchors of each
-    /// level by objectness, decoded and clipped, NMS at 0.7 within each level, best <paramref name="keep"/> kept.
-    /// Returns one [P_i, 4] tensor per image.
+    /// level by objectness, decoded and clipped, boxes under 1e-3 px wide or high dropped, NMS at
+    /// <see cref="DetectorConfig.RpnNmsIou"/> within each level, best <paramref name="keep"/> kept (by objectness, ties
+    /// to the finer level and the better-ranked anchor). All images are selected and decoded together; the boxes are
+    /// read to the host once for the greedy NMS (<see cref="Nms.Greedy"/>). Returns one [P_i, 4] tensor per image.
     /// </summary>
     public Tensor[] Proposals(Tensor[] anchors, Tensor[] objectness, Tensor[] deltas, long height, long width, int keep)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         long batch = objectness[0].shape[0];
-        var result = new Tensor[batch];
-        for (int i = 0; i < batch; i++)
+        Tensor allBoxes;
+        long[] order;
+        var levels = new List<long>();
+        using (StepProfile.Measure("proposals: top-k, decode"))
         {
             var boxes = new List<Tensor>();
             var scores = new List<Tensor>();
-            var levels = new List<Tensor>();
             for (int l = 0; l < anchors.Length; l++)
             {
-                var (top, index) = objectness[l][i].topk((int)Math.Min(config.RpnPreNmsPerLevel, objectness[l].shape[1]));
-                boxes.Add(BoxOps.Decode(anchors[l].index_select(0, index), deltas[l][i].index_select(0, index), UnitStds, height, width));
+                int count = (int)Math.Min(config.RpnPreNmsPerLevel, objectness[l].shape[1]);
+                var (top, index) = objectness[l].topk(count, dim: 1); // [B, count]
+                var levelDeltas = deltas[l].gather(1, index.unsqueeze(2).expand(-1, -1, 4)).view(-1, 4);
+                boxes.Add(BoxOps.Decode(anchors[l].index_select(0, index.view(-1)), levelDeltas, UnitStds, height, width).view(batch, count, 4));
                 scores.Add(top);
-                levels.Add(full(top.shape[0], (long)l, dtype: int64, device: top.device));
+                levels.AddRange(Enumerable.Repeat((long)l, count));
             }
 
-            var allBoxes = cat(boxes);
-            var allScores = cat(scores);
-            var valid = ((allBoxes[.., 2] - allBoxes[.., 0]) > 1e-3) & ((allBoxes[.., 3] - allBoxes[.., 1]) > 1e-3);
-            var validIndex = valid.nonzero().squeeze(1);
-            allBoxes = allBoxes.index_select(0, validIndex);
-            allScores = allScores.index_select(0, validIndex);
-            var kept = Nms.Batched(allBoxes, allScores, cat(levels).index_select(0, validIndex), config.RpnNmsIou);
-            result[i] = allBoxes.index_select(0, kept[..(int)Math.Min(keep, kept.shape[0])]).MoveToOuterDisposeScope();
+            allBoxes = cat(boxes, 1); // [B, N, 4]
+            order = cat(scores, 1).sort(1, descending: true, stable: true).Indices.cpu().data<long>().ToArray(); // [B, N]
         }
 
-        return result;
+        using (StepProfile.Measure("proposals: NMS"))
+        {
+            int candidates = levels.Count;
+            var groups = levels.ToArray();
+            var hostBoxes = allBoxes.cpu().data<float>().ToArray();
+            var chosen = new List<long>();
+            var counts = new long[batch];
+            for (int i = 0; i < batch; i++)
+            {
+                var imageBoxes = hostBoxes.AsSpan(i * candidates * 4, candidates * 4);
+                var valid = NonEmptyInOrder(imageBoxes, order.AsSpan(i * candidates, candidates));
+                var kept = Nms.Greedy(imageBoxes, valid, groups, config.RpnNmsIou, keep);
+                counts[i] = kept.Count;
+                chosen.AddRange(kept.Select(k => (long)i * candidates + k));
+            }
+
+            var selected = allBoxes.view(-1, 4).index_select(0, tensor(chosen.ToArray(), dtype: int64).to(allBoxes.device));
+            return selected.split(counts).Select(t => t.MoveToOuterDisposeScope()).ToArray();
+        }
+    }
+
+    /// <summary>The entries of <paramref name="order"/> whose box is over 1e-3 px wide and high (compared in float32).</summary>
+    private static long[] NonEmptyInOrder(ReadOnlySpan<float> boxes, ReadOnlySpan<long> order)
+    {
+        var result = new List<long>(order.Length);
+        foreach (long c in order)
+        {
+            var box = boxes.Slice((int)c * 4, 4);
+            if (box[2] - box[0] > 1e-3f && box[3] - box[1] > 1e-3f)
+            {
+                result.Add(c);
+            }
+        }
+
+        return result.ToArray();
     }
 }

@@ -1,5 +1,6 @@
 using FasterRcnnDistillation.Evaluation;
 using FasterRcnnDistillation.Ops;
+using FasterRcnnDistillation.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,9 +32,18 @@ public sealed class RoiHead : nn.Module<Tensor[], Tensor, Tensor, (Tensor Logits
 
     public override (Tensor Logits, Tensor Deltas, Tensor Rois, Tensor Labels) forward(Tensor[] features, Tensor rois, Tensor labels)
     {
-        var pooled = RoiAlign.PoolMultiLevel(
-            features[..4], DetectorConfig.Strides[..4], rois, config.RoiOutputSize, config.RoiSamplingRatio);
-        var (logits, deltas) = box_head.call(pooled);
+        Tensor pooled, logits, deltas;
+        using (StepProfile.Measure("RoIAlign"))
+        {
+            pooled = RoiAlign.PoolMultiLevel(
+                features[..4], DetectorConfig.Strides[..4], rois, config.RoiOutputSize, config.RoiSamplingRatio);
+        }
+
+        using (StepProfile.Measure("box head"))
+        {
+            (logits, deltas) = box_head.call(pooled);
+        }
+
         return (logits, deltas, rois, labels);
     }
 

@@ -33,35 +33,43 @@ public static class RoiAlign
         var boxes = rois.to(features.dtype);
         var rowWeights = AxisWeights(boxes[.., 2], boxes[.., 4], height, outputSize, spatialScale, samplingRatio); // [R, S, H]
         var columnWeights = AxisWeights(boxes[.., 1], boxes[.., 3], width, outputSize, spatialScale, samplingRatio); // [R, S, W]
-        var image = rois[.., 0].to(int64);
-        var indices = new List<Tensor>();
-        var pieces = new List<Tensor>();
-        for (int b = 0; b < batch; b++)
-        {
-            var index = image.eq(b).nonzero().squeeze(1);
-            long count = index.shape[0];
-            if (count == 0)
-            {
-                continue;
-            }
-
-            // [n·S, H] × [H, C·W] → [n, S·C, W]; then per roi [S·C, W] × [W, S] → [n, S, C, S].
-            var rows = rowWeights.index_select(0, index).reshape(-1, height)
-                .mm(features[b].permute(1, 0, 2).reshape(height, channels * width))
-                .view(count, outputSize * channels, width);
-            indices.Add(index);
-            pieces.Add(rows.bmm(columnWeights.index_select(0, index).transpose(1, 2)));
-        }
-
-        long matched = indices.Sum(index => index.shape[0]);
-        if (matched != rois.shape[0])
+        var images = rois[.., 0].to(int64).cpu().data<long>().ToArray();
+        long outside = images.Count(b => b < 0 || b >= batch);
+        if (outside > 0)
         {
             throw new ArgumentException(
-                $"rois: {rois.shape[0] - matched} of {rois.shape[0]} rows have a batch index outside [0, {batch}) of features [{batch}, ...].",
+                $"rois: {outside} of {rois.shape[0]} rows have a batch index outside [0, {batch}) of features [{batch}, ...].",
                 nameof(rois));
         }
 
-        return Reorder(cat(pieces), indices)
+        // Rows of one image are pooled together; rois grouped by image (as the samplers emit them) are taken as slices,
+        // otherwise they are put in image order first and back afterwards.
+        Tensor? order = null;
+        if (Runs(images).Count > batch)
+        {
+            order = tensor(images).sort(stable: true).Indices.to(rois.device);
+            images = images.Order().ToArray();
+            rowWeights = rowWeights.index_select(0, order);
+            columnWeights = columnWeights.index_select(0, order);
+        }
+
+        var pieces = new List<Tensor>();
+        foreach (var (b, start, count) in Runs(images))
+        {
+            // [n·S, H] × [H, C·W] → [n, S·C, W]; then per roi [S·C, W] × [W, S] → [n, S, C, S].
+            var rows = rowWeights.narrow(0, start, count).reshape(-1, height)
+                .mm(features[b].permute(1, 0, 2).reshape(height, channels * width))
+                .view(count, outputSize * channels, width);
+            pieces.Add(rows.bmm(columnWeights.narrow(0, start, count).transpose(1, 2)));
+        }
+
+        var pooled = pieces.Count == 1 ? pieces[0] : cat(pieces);
+        if (order is not null)
+        {
+            pooled = pooled.index_select(0, order.argsort());
+        }
+
+        return pooled
             .view(-1, outputSize, channels, outputSize)
             .permute(0, 2, 1, 3)
             .MoveToOuterDisposeScope();
@@ -113,6 +121,23 @@ public static class RoiAlign
     /// </summary>
     private static Tensor Reorder(Tensor grouped, List<Tensor> indices)
         => indices.Count == 1 ? grouped : grouped.index_select(0, cat(indices).argsort());
+
+    /// <summary>Maximal runs of equal batch index: (batch index, first row, row count).</summary>
+    private static List<(long Image, long Start, long Count)> Runs(long[] images)
+    {
+        var runs = new List<(long, long, long)>();
+        int start = 0;
+        for (int i = 1; i <= images.Length; i++)
+        {
+            if (i == images.Length || images[i] != images[start])
+            {
+                runs.Add((images[start], start, i - start));
+                start = i;
+            }
+        }
+
+        return runs;
+    }
 
     /// <summary>
     /// Interpolation weights along one axis for rois spanning [start, end] image pixels [R] on a map axis of

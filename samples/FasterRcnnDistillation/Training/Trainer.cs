@@ -14,6 +14,7 @@ public static class Trainer
     public static List<Dictionary<string, double>> Train(
         FasterRcnn model, DetectionDataset data, TrainingOptions options, string title, IDistillationObjective? distillation = null)
     {
+        HostMemory.KeepFreedMemory();
         manual_seed(options.Seed);
         var order = new Random(options.Seed);
         model.to(options.Device).train();
@@ -35,10 +36,17 @@ public static class Trainer
                     var permutation = Enumerable.Range(0, data.Count).OrderBy(_ => order.Next()).ToArray();
                     for (int b = 0; b < stepsPerEpoch; b++, step++)
                     {
+                        using var wholeStep = StepProfile.Step();
                         using var scope = NewDisposeScope();
                         SetLearningRate(optimizer, options, step, totalSteps);
-                        using var batch = DetectionBatch.Collate(
-                            permutation.Skip(b * options.BatchSize).Take(options.BatchSize).Select(i => data.Samples[i]).ToList(), options.Device);
+                        DetectionBatch batch;
+                        using (StepProfile.Measure("collation"))
+                        {
+                            batch = DetectionBatch.Collate(
+                                permutation.Skip(b * options.BatchSize).Take(options.BatchSize).Select(i => data.Samples[i]).ToList(), options.Device);
+                        }
+
+                        using var disposeBatch = batch;
                         distillation?.BeforeStudent(batch);
                         var output = model.TrainingForward(batch);
                         var terms = new Dictionary<string, Tensor>(output.Losses);
@@ -51,13 +59,24 @@ public static class Trainer
                         }
 
                         var total = terms.Values.Aggregate((a, c) => a + c);
-                        optimizer.zero_grad();
-                        total.backward();
-                        nn.utils.clip_grad_norm_(parameters, 10.0);
-                        optimizer.step();
+                        using (StepProfile.Measure("backward"))
+                        {
+                            optimizer.zero_grad();
+                            total.backward();
+                        }
 
-                        var record = terms.ToDictionary(t => t.Key, t => t.Value.detach().cpu().item<float>() * 1.0);
-                        record["total"] = total.detach().cpu().item<float>();
+                        using (StepProfile.Measure("clip + optimizer"))
+                        {
+                            nn.utils.clip_grad_norm_(parameters, 10.0);
+                            optimizer.step();
+                        }
+
+                        Dictionary<string, double> record;
+                        using (StepProfile.Measure("host reads"))
+                        {
+                            record = ReadLosses(terms, total);
+                        }
+
                         history.Add(record);
                         task.Description = Markup.Escape($"{title} e{epoch + 1}/{options.Epochs} ")
                             + string.Join(" ", record.Select(r => $"[grey]{Markup.Escape(r.Key)}[/] {r.Value:F3}"));
@@ -69,12 +88,18 @@ public static class Trainer
                     }
                 }
             });
+        if (StepProfile.Enabled)
+        {
+            Console.WriteLine(StepProfile.Report(title));
+        }
+
         return history;
     }
 
     /// <summary>COCO-style mAP of <paramref name="model"/> on <paramref name="data"/>.</summary>
     public static EvaluationResult Evaluate(FasterRcnn model, DetectionDataset data, Device device, int batchSize = 16)
     {
+        HostMemory.KeepFreedMemory();
         model.to(device).eval();
         var detections = new List<Detection>();
         for (int start = 0; start < data.Count; start += batchSize)
@@ -87,6 +112,16 @@ public static class Trainer
             .SelectMany((s, i) => Enumerable.Range(0, s.ObjectCount).Select(k => new GroundTruth(i, s.Boxes[(k * 4)..(k * 4 + 4)], (int)s.Labels[k])))
             .ToList();
         return CocoEvaluator.Evaluate(detections, groundTruths, data.ClassNames.Count);
+    }
+
+    /// <summary>The step's loss terms and their total as numbers, in one read from the device.</summary>
+    private static Dictionary<string, double> ReadLosses(Dictionary<string, Tensor> terms, Tensor total)
+    {
+        using var scope = NewDisposeScope();
+        var values = stack(terms.Values.Append(total).Select(t => t.detach().to(float32)).ToArray()).cpu().data<float>().ToArray();
+        var record = terms.Keys.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => (double)values[p.i]);
+        record["total"] = values[^1];
+        return record;
     }
 
     private static void SetLearningRate(optim.Optimizer optimizer, TrainingOptions options, int step, int totalSteps)
