@@ -32,7 +32,7 @@ public class TrainingMemoryTests
         using var objective = distill ? new DeFeatObjective(teacher, student, new DistillationSettings(), CPU) : null;
         long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
 
-        var history = Trainer.Train(student, data, new TrainingOptions { Epochs = 1, BatchSize = 2, WarmupSteps = 1 }, "memory", objective);
+        var history = Trainer.Train(student, data, new TrainingOptions { Epochs = 1, BatchSize = 2, WarmupSteps = 1 }, "memory", objective).History;
 
         history.Should().HaveCount(steps);
         long live = DisposeScopeManager.Statistics.ThreadTotalLiveCount - before;

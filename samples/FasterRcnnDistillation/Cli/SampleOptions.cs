@@ -35,6 +35,9 @@ public sealed record SampleOptions
           --coco-val JSON:DIR      validate on a COCO-format set
           --output DIR             checkpoints, PNGs and results.csv (default artifacts/faster-rcnn)
           --teacher FILE           teacher checkpoint for distill (default <output>/teacher.bin)
+          --checkpoint-every N     steps between training checkpoints in <output>/checkpoints/<run> (default 500)
+          --resume                 continue each run from its checkpoint (same command and options), if there is one
+          --validate-every N       evaluate on the val split every N steps: validation-<run>.csv (default 0: off)
 
         Options take their value as the next argument or after '=' (--seed 5 or --seed=5).
         """;
@@ -74,6 +77,15 @@ public sealed record SampleOptions
     /// <summary>The teacher checkpoint <c>distill</c> reads; null = <see cref="TeacherPath"/>'s default, &lt;output&gt;/teacher.bin.</summary>
     public string? Teacher { get; init; }
 
+    /// <summary>Steps between training checkpoints.</summary>
+    public int CheckpointEvery { get; init; } = 500;
+
+    /// <summary>Whether runs continue from their checkpoints.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Steps between validation points during training (0 = none).</summary>
+    public int ValidateEvery { get; init; }
+
     /// <summary>Parses the command line; throws <see cref="ArgumentException"/> naming the bad argument.</summary>
     public static SampleOptions Parse(IReadOnlyList<string> args)
     {
@@ -93,6 +105,13 @@ public sealed record SampleOptions
         while (i < args.Count)
         {
             string name = args[i];
+            if (name == "--resume")
+            {
+                options = options with { Resume = true };
+                i += 1;
+                continue;
+            }
+
             string value;
             int equals = name.IndexOf('=', StringComparison.Ordinal);
             if (name.StartsWith("--", StringComparison.Ordinal) && equals > 0)
@@ -129,6 +148,8 @@ public sealed record SampleOptions
                 "--coco-val" => options with { CocoVal = value },
                 "--output" => options with { Output = value },
                 "--teacher" => options with { Teacher = value },
+                "--checkpoint-every" => options with { CheckpointEvery = Int(name, value, 1) },
+                "--validate-every" => options with { ValidateEvery = Int(name, value, 0) },
                 _ => throw new ArgumentException($"Unknown option '{name}'."),
             };
         }

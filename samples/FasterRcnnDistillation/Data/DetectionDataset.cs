@@ -16,11 +16,24 @@ public sealed class DetectionDataset
         Samples = samples;
     }
 
+    /// <summary>A data set whose samples all have the given size (not read back: for samples rendered on demand).</summary>
+    public DetectionDataset(IReadOnlyList<string> classNames, IReadOnlyList<DetectionSample> samples, int height, int width)
+    {
+        ArgumentNullException.ThrowIfNull(classNames);
+        ArgumentNullException.ThrowIfNull(samples);
+        ClassNames = classNames;
+        Samples = samples;
+        knownSize = (height, width);
+    }
+
+    private readonly (int Height, int Width)? knownSize;
+
     public IReadOnlyList<string> ClassNames { get; }
 
     public IReadOnlyList<DetectionSample> Samples { get; }
 
     public int Count => Samples.Count;
 
-    public int ImageSize => Samples.Count == 0 ? 0 : Math.Max(Samples[0].Height, Samples[0].Width);
+    /// <summary>The longer image side in pixels (0 for an empty set).</summary>
+    public int ImageSize => Samples.Count == 0 ? 0 : knownSize is { } size ? Math.Max(size.Height, size.Width) : Math.Max(Samples[0].Height, Samples[0].Width);
 }

@@ -3,7 +3,8 @@ namespace FasterRcnnDistillation.Data;
 /// <summary>
 /// The built-in dataset: deterministic images of textured shapes (5 classes, varied scale and aspect, some occluding
 /// each other) on cluttered, textured backgrounds with small distractor marks, generated from a seed. The same
-/// (seed, count, size) always gives the same images, on every machine.
+/// (seed, count, size) always gives the same images, on every machine. Images are rendered when they are read
+/// (<see cref="RenderedOnDemand"/>), so a set of any size costs only its seeds in memory.
 /// </summary>
 public static class SyntheticShapes
 {
@@ -20,13 +21,13 @@ public static class SyntheticShapes
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfLessThan(imageSize, 32);
         var random = new Random(seed);
-        var samples = new DetectionSample[count];
+        var seeds = new int[count];
         for (int i = 0; i < count; i++)
         {
-            samples[i] = Render(new Random(random.Next()), imageSize);
+            seeds[i] = random.Next();
         }
 
-        return new DetectionDataset(ClassNames, samples);
+        return new DetectionDataset(ClassNames, new RenderedOnDemand(seeds, s => Render(new Random(s), imageSize)), imageSize, imageSize);
     }
 
     private static DetectionSample Render(Random random, int size)

@@ -82,6 +82,22 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
         return losses.ToDictionary().Where(p => p.Key != DistillationLosses.TotalName).ToDictionary(p => p.Key, p => p.Value);
     }
 
+    /// <summary>Saves the distiller's step, then its adaptation layers (TorchSharp <c>save</c> format).</summary>
+    public void Save(string path)
+    {
+        using var writer = new BinaryWriter(File.Create(path));
+        writer.Write(distiller.Step);
+        distiller.save(writer);
+    }
+
+    /// <summary>Restores what <see cref="Save"/> wrote: the distiller's step and its adaptation layers.</summary>
+    public void Load(string path)
+    {
+        using var reader = new BinaryReader(File.OpenRead(path));
+        distiller.Step = reader.ReadInt64();
+        distiller.load(reader);
+    }
+
     /// <summary>Detaches the distiller (its hooks and adaptation layers) from both detectors.</summary>
     public void Dispose() => distiller.Dispose();
 }

@@ -38,6 +38,10 @@ public sealed class ExperimentRunner
     private string DistillSettings => string.Create(CultureInfo.InvariantCulture,
         $"neck λ_obj {options.ObjectWeight} λ_bg {options.BackgroundWeight}, proposal KD {(options.ProposalKd ? "on" : "off")}");
 
+    /// <summary>The DeFeat settings in file names, e.g. <c>obj3-bg12-kdon</c>, so that ablations do not overwrite each other.</summary>
+    private string SettingsSuffix => string.Create(CultureInfo.InvariantCulture,
+        $"obj{options.ObjectWeight}-bg{options.BackgroundWeight}-kd{(options.ProposalKd ? "on" : "off")}");
+
     public void Run()
     {
         AnsiConsole.MarkupLine(Markup.Escape(
@@ -70,8 +74,7 @@ public sealed class ExperimentRunner
         ResultsTable.AppendCsv(Path.Combine(options.Output, "results.csv"), results);
         string suffix = options.Command is "student" or "teacher"
             ? $"{options.Command}-seed{options.Seed}"
-            : string.Create(CultureInfo.InvariantCulture,
-                $"{options.Command}-seed{options.Seed}-obj{options.ObjectWeight}-bg{options.BackgroundWeight}-kd{(options.ProposalKd ? "on" : "off")}");
+            : $"{options.Command}-seed{options.Seed}-{SettingsSuffix}";
         string curves = Path.Combine(options.Output, $"losses-{suffix}.png");
         LossCurvePlot.Save(curves, histories, new[] { "detection", "neck_object", "neck_background", "proposal_object", "proposal_background" });
         string picture = Path.Combine(options.Output, $"detections-{suffix}.png");
@@ -117,26 +120,51 @@ public sealed class ExperimentRunner
         return new FasterRcnn(config);
     }
 
-    /// <summary>Trains (disposing the objective, which detaches it, right after) and evaluates on the val split.</summary>
+    /// <summary>
+    /// Trains (disposing the objective, which detaches it, right after) and evaluates on the val split. The run
+    /// checkpoints to <c>&lt;output&gt;/checkpoints/&lt;run&gt;</c> and, with <c>--resume</c>, continues from there.
+    /// </summary>
     private ModelResult TrainAndEvaluate(
         string name, string settings, FasterRcnn model, int epochs, DeFeatObjective? objective, Action? afterTraining = null)
     {
-        var trainingOptions = new TrainingOptions { Epochs = epochs, BatchSize = options.BatchSize, Seed = options.Seed, Device = device };
+        string run = name switch
+        {
+            "teacher" => $"teacher-seed{options.Seed}",
+            "student" => $"student-seed{options.Seed}",
+            _ => $"distill-seed{options.Seed}-{SettingsSuffix}",
+        };
+        var trainingOptions = new TrainingOptions
+        {
+            Epochs = epochs,
+            BatchSize = options.BatchSize,
+            Seed = options.Seed,
+            Device = device,
+            CheckpointFolder = Path.Combine(options.Output, "checkpoints", run),
+            CheckpointEvery = options.CheckpointEvery,
+            Resume = options.Resume,
+            Validation = options.ValidateEvery > 0 ? val : null,
+            ValidateEvery = options.ValidateEvery,
+        };
         var clock = Stopwatch.StartNew();
-        List<Dictionary<string, double>> history;
+        TrainingRun training;
         using (objective)
         {
-            history = Trainer.Train(model, train, trainingOptions, name, objective);
+            training = Trainer.Train(model, train, trainingOptions, name, objective);
         }
 
         clock.Stop();
         afterTraining?.Invoke();
-        histories[name] = history
+        histories[name] = training.History
             .Select(step => new Dictionary<string, double>(step) { ["detection"] = step["rpn_cls"] + step["rpn_reg"] + step["rcnn_cls"] + step["rcnn_reg"] })
             .ToList();
+        if (training.Validation.Count > 0)
+        {
+            ValidationCurve.Save(Path.Combine(options.Output, $"validation-{run}.csv"), training.Validation);
+        }
+
         var metrics = Trainer.Evaluate(model, val, device);
         AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"{name}: mAP {100 * metrics.Map:F1}, mAP@.5 {100 * metrics.Map50:F1} (trained in {clock.Elapsed:m\\:ss})")));
+            $"{name}: mAP {100 * metrics.Map:F1}, mAP@.5 {100 * metrics.Map50:F1} (trained in {clock.Elapsed:h\\:mm\\:ss})")));
         return new ModelResult(name, settings, options.Seed, metrics, clock.Elapsed);
     }
 

@@ -44,6 +44,9 @@ public sealed record DetectorConfig
 
     public static int[] Strides { get; } = { 4, 8, 16, 32, 64 };
 
+    /// <summary>The sizes that fix the parameter shapes, e.g. "blocks 3,4,6,3, width 32, FPN 64, head 256, classes 5".</summary>
+    public string Summary => $"blocks {string.Join(',', BlockCounts)}, width {BaseWidth}, FPN {FpnChannels}, head {HeadHidden}, classes {Classes}";
+
     /// <summary>
     /// The teacher: ResNet-34-like blocks (3, 4, 6, 3), width 32..256, FPN 64 channels. (Widths are multiples of 16:
     /// with width 24 the CPU convolution backward of libtorch 2.10 here intermittently returned NaN gradients.)

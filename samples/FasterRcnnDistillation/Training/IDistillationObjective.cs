@@ -15,4 +15,10 @@ public interface IDistillationObjective
 
     /// <summary>Named 0-D loss tensors of this step, called after the student's training forward on the batch.</summary>
     IReadOnlyDictionary<string, Tensor> Losses(DetectionBatch batch);
+
+    /// <summary>Saves what training changes in the objective (its adaptation layers and step) to <paramref name="path"/>.</summary>
+    void Save(string path);
+
+    /// <summary>Restores what <see cref="Save"/> wrote.</summary>
+    void Load(string path);
 }

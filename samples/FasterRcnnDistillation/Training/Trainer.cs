@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using FasterRcnnDistillation.Data;
 using FasterRcnnDistillation.Evaluation;
 using FasterRcnnDistillation.Model;
@@ -10,8 +12,14 @@ namespace FasterRcnnDistillation.Training;
 /// <summary>Trains and evaluates a <see cref="FasterRcnn"/>, reporting every loss component per step.</summary>
 public static class Trainer
 {
-    /// <summary>Trains in place and returns the per-step loss history (name → value, "total" included).</summary>
-    public static List<Dictionary<string, double>> Train(
+    /// <summary>
+    /// Trains in place and returns the per-step loss history and validation points. With
+    /// <see cref="TrainingOptions.CheckpointFolder"/> set, saves a checkpoint every
+    /// <see cref="TrainingOptions.CheckpointEvery"/> steps and after the last; with <see cref="TrainingOptions.Resume"/>,
+    /// continues from that checkpoint: the resumed run takes the same batches and gives the same weights as one
+    /// that was never interrupted.
+    /// </summary>
+    public static TrainingRun Train(
         FasterRcnn model, DetectionDataset data, TrainingOptions options, string title, IDistillationObjective? distillation = null)
     {
         HostMemory.KeepFreedMemory();
@@ -22,78 +30,65 @@ public static class Trainer
         var optimizer = optim.AdamW(parameters, options.LearningRate, weight_decay: options.WeightDecay);
         int stepsPerEpoch = Math.Max(1, data.Count / options.BatchSize);
         int totalSteps = stepsPerEpoch * options.Epochs;
+        var settings = new TrainingRunSettings(
+            title, model.Config.Summary, options.Seed, options.BatchSize, totalSteps, data.Count, options.LearningRate, options.WarmupSteps, options.WeightDecay);
         var history = new List<Dictionary<string, double>>();
+        var validation = new List<ValidationPoint>();
+        int firstStep = 0;
+        if (options.Resume && options.CheckpointFolder is { } resumeFrom && TrainingCheckpoint.Exists(resumeFrom))
+        {
+            var progress = TrainingCheckpoint.Load(resumeFrom, settings, model, optimizer, distillation);
+            (firstStep, history, validation) = (progress.NextStep, progress.History, progress.Validation);
+            model.to(options.Device).train();
+            Console.WriteLine($"{title}: resumed from {resumeFrom} at step {firstStep} of {totalSteps}");
+        }
 
-        AnsiConsole.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(context =>
+        var reporter = new TrainingReporter(title, totalSteps, options.Epochs, firstStep);
+        reporter.Run(report =>
+        {
+            int step = 0;
+            for (int epoch = 0; epoch < options.Epochs; epoch++)
             {
-                var task = context.AddTask(Markup.Escape(title), maxValue: totalSteps);
-                int step = 0;
-                for (int epoch = 0; epoch < options.Epochs; epoch++)
+                // Drawn for every epoch, also those a resumed run skips, so that the batch order is the same.
+                var permutation = Enumerable.Range(0, data.Count).OrderBy(_ => order.Next()).ToArray();
+                for (int b = 0; b < stepsPerEpoch; b++, step++)
                 {
-                    var permutation = Enumerable.Range(0, data.Count).OrderBy(_ => order.Next()).ToArray();
-                    for (int b = 0; b < stepsPerEpoch; b++, step++)
+                    if (step < firstStep)
                     {
-                        using var wholeStep = StepProfile.Step();
-                        using var scope = NewDisposeScope();
-                        SetLearningRate(optimizer, options, step, totalSteps);
-                        DetectionBatch batch;
-                        using (StepProfile.Measure("collation"))
-                        {
-                            batch = DetectionBatch.Collate(
-                                permutation.Skip(b * options.BatchSize).Take(options.BatchSize).Select(i => data.Samples[i]).ToList(), options.Device);
-                        }
-
-                        using var disposeBatch = batch;
-                        distillation?.BeforeStudent(batch);
-                        var output = model.TrainingForward(batch);
-                        var terms = new Dictionary<string, Tensor>(output.Losses);
-                        if (distillation is not null)
-                        {
-                            foreach (var (name, value) in distillation.Losses(batch))
-                            {
-                                terms[name] = value;
-                            }
-                        }
-
-                        var total = terms.Values.Aggregate((a, c) => a + c);
-                        using (StepProfile.Measure("backward"))
-                        {
-                            optimizer.zero_grad();
-                            total.backward();
-                        }
-
-                        using (StepProfile.Measure("clip + optimizer"))
-                        {
-                            nn.utils.clip_grad_norm_(parameters, 10.0);
-                            optimizer.step();
-                        }
-
-                        Dictionary<string, double> record;
-                        using (StepProfile.Measure("host reads"))
-                        {
-                            record = ReadLosses(terms, total);
-                        }
-
-                        history.Add(record);
-                        task.Description = Markup.Escape($"{title} e{epoch + 1}/{options.Epochs} ")
-                            + string.Join(" ", record.Select(r => $"[grey]{Markup.Escape(r.Key)}[/] {r.Value:F3}"));
-                        task.Increment(1);
-                        if (!double.IsFinite(record["total"]))
-                        {
-                            throw new InvalidOperationException($"{title}: non-finite loss at step {step}: {string.Join(", ", record)}");
-                        }
+                        continue;
                     }
+
+                    var record = TrainStep(model, data, options, distillation, optimizer, parameters, permutation, b, step, totalSteps);
+                    history.Add(record);
+                    if (!double.IsFinite(record["total"]))
+                    {
+                        throw new InvalidOperationException($"{title}: non-finite loss at step {step}: {string.Join(", ", record)}");
+                    }
+
+                    int done = step + 1;
+                    if (options.Validation is not null && (done == totalSteps || (options.ValidateEvery > 0 && done % options.ValidateEvery == 0)))
+                    {
+                        var metrics = Evaluate(model, options.Validation, options.Device);
+                        model.train();
+                        validation.Add(new ValidationPoint(done, metrics.Map, metrics.Map50));
+                        report.Validated(validation[^1]);
+                    }
+
+                    if (options.CheckpointFolder is { } folder && (done == totalSteps || done % options.CheckpointEvery == 0))
+                    {
+                        TrainingCheckpoint.Save(folder, new TrainingProgress(done, settings, history, validation), model, optimizer, distillation);
+                    }
+
+                    report.Stepped(epoch, record);
                 }
-            });
+            }
+        });
         if (StepProfile.Enabled)
         {
             Console.WriteLine(StepProfile.Report(title));
         }
 
-        return history;
+        return new TrainingRun(history, validation);
     }
 
     /// <summary>COCO-style mAP of <paramref name="model"/> on <paramref name="data"/>.</summary>
@@ -102,16 +97,62 @@ public static class Trainer
         HostMemory.KeepFreedMemory();
         model.to(device).eval();
         var detections = new List<Detection>();
+        var groundTruths = new List<GroundTruth>();
         for (int start = 0; start < data.Count; start += batchSize)
         {
-            using var batch = DetectionBatch.Collate(data.Samples.Skip(start).Take(batchSize).ToList(), device);
+            var samples = data.Samples.Skip(start).Take(batchSize).ToList();
+            using var batch = DetectionBatch.Collate(samples, device);
             detections.AddRange(model.Detect(batch.Images, start));
+            groundTruths.AddRange(samples.SelectMany((s, i) =>
+                Enumerable.Range(0, s.ObjectCount).Select(k => new GroundTruth(start + i, s.Boxes[(k * 4)..(k * 4 + 4)], (int)s.Labels[k]))));
         }
 
-        var groundTruths = data.Samples
-            .SelectMany((s, i) => Enumerable.Range(0, s.ObjectCount).Select(k => new GroundTruth(i, s.Boxes[(k * 4)..(k * 4 + 4)], (int)s.Labels[k])))
-            .ToList();
         return CocoEvaluator.Evaluate(detections, groundTruths, data.ClassNames.Count);
+    }
+
+    private static Dictionary<string, double> TrainStep(
+        FasterRcnn model, DetectionDataset data, TrainingOptions options, IDistillationObjective? distillation, optim.Optimizer optimizer,
+        List<TorchSharp.Modules.Parameter> parameters, int[] permutation, int batchIndex, int step, int totalSteps)
+    {
+        using var wholeStep = StepProfile.Step();
+        using var scope = NewDisposeScope();
+        SetLearningRate(optimizer, options, step, totalSteps);
+        DetectionBatch batch;
+        using (StepProfile.Measure("collation"))
+        {
+            batch = DetectionBatch.Collate(
+                permutation.Skip(batchIndex * options.BatchSize).Take(options.BatchSize).Select(i => data.Samples[i]).ToList(), options.Device);
+        }
+
+        using var disposeBatch = batch;
+        distillation?.BeforeStudent(batch);
+        var output = model.TrainingForward(batch);
+        var terms = new Dictionary<string, Tensor>(output.Losses);
+        if (distillation is not null)
+        {
+            foreach (var (name, value) in distillation.Losses(batch))
+            {
+                terms[name] = value;
+            }
+        }
+
+        var total = terms.Values.Aggregate((a, c) => a + c);
+        using (StepProfile.Measure("backward"))
+        {
+            optimizer.zero_grad();
+            total.backward();
+        }
+
+        using (StepProfile.Measure("clip + optimizer"))
+        {
+            nn.utils.clip_grad_norm_(parameters, 10.0);
+            optimizer.step();
+        }
+
+        using (StepProfile.Measure("host reads"))
+        {
+            return ReadLosses(terms, total);
+        }
     }
 
     /// <summary>The step's loss terms and their total as numbers, in one read from the device.</summary>

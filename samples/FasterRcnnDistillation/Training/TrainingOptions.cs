@@ -1,8 +1,12 @@
+using FasterRcnnDistillation.Data;
 using static TorchSharp.torch;
 
 namespace FasterRcnnDistillation.Training;
 
-/// <summary>Schedule of one training run: AdamW, linear warm-up then cosine decay to 5 % of the peak rate.</summary>
+/// <summary>
+/// Schedule of one training run: AdamW, linear warm-up then cosine decay to 5 % of the peak rate; optional periodic
+/// checkpoints to resume from and periodic validation.
+/// </summary>
 public sealed record TrainingOptions
 {
     public int Epochs { get; init; } = 12;
@@ -18,4 +22,19 @@ public sealed record TrainingOptions
     public int Seed { get; init; } = 1;
 
     public Device Device { get; init; } = CPU;
+
+    /// <summary>Folder of this run's checkpoint (<see cref="TrainingCheckpoint"/>); null = no checkpoints.</summary>
+    public string? CheckpointFolder { get; init; }
+
+    /// <summary>Steps between checkpoints (one is also written after the last step).</summary>
+    public int CheckpointEvery { get; init; } = 500;
+
+    /// <summary>Continue from the checkpoint in <see cref="CheckpointFolder"/> when there is one (else start afresh).</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Data evaluated every <see cref="ValidateEvery"/> steps and after the last (the learning curve); null = none.</summary>
+    public DetectionDataset? Validation { get; init; }
+
+    /// <summary>Steps between validation points (0 = only after the last step, when <see cref="Validation"/> is set).</summary>
+    public int ValidateEvery { get; init; }
 }
