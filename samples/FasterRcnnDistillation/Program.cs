@@ -30,5 +30,16 @@ catch (ArgumentException error)
     return 2;
 }
 
-new ExperimentRunner(options).Run();
+ExperimentRunner runner;
+try
+{
+    runner = new ExperimentRunner(options);
+}
+catch (ArgumentException error)
+{
+    Console.Error.WriteLine(error.Message);
+    return 2;
+}
+
+runner.Run();
 return 0;

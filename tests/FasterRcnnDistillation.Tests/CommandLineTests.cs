@@ -1,4 +1,5 @@
 using FasterRcnnDistillation.Cli;
+using FasterRcnnDistillation.Model;
 
 namespace FasterRcnnDistillation.Tests;
 
@@ -11,7 +12,7 @@ public class CommandLineTests
         var options = SampleOptions.Parse(["teacher", "--seed=5", "--device=cpu", "--epochs", "2"]);
 
         (options.Seed, options.Device, options.StudentEpochs).Should().Be((5, "cpu", 2));
-        SampleOptions.Parse(["distill", "--output", "out"]).TeacherPath.Should().Be(Path.Combine("out", "teacher.bin"));
+        SampleOptions.Parse(["distill", "--output", "out"]).TeacherPath.Should().Be(TeacherCheckpoint.ShippedPath);
         SampleOptions.Parse(["distill", "--output", "out", "--teacher=kept.bin"]).TeacherPath.Should().Be("kept.bin");
     }
 
@@ -45,16 +46,37 @@ public class CommandLineTests
             var missingJson = SampleOptions.Parse(["--coco-train", $"{folder}/nope.json:{folder}", "--coco-val", $"{json}:{folder}"]);
             var missingImages = SampleOptions.Parse(["--coco-train", $"{json}:{folder}/images", "--coco-val", $"{json}:{folder}"]);
             var onlyOne = SampleOptions.Parse(["--coco-train", $"{json}:{folder}"]);
-            var distill = SampleOptions.Parse(["distill", "--output", folder]);
+            var distill = SampleOptions.Parse(["distill", "--teacher", $"{folder}/none.bin"]);
 
             FluentActions.Invoking(() => missingJson.Validate(() => false)).Should().Throw<ArgumentException>().WithMessage("--coco-train: the annotations file '*nope.json' does not exist.");
             FluentActions.Invoking(() => missingImages.Validate(() => false)).Should().Throw<ArgumentException>().WithMessage("--coco-train: the image folder '*images' does not exist.");
             FluentActions.Invoking(() => onlyOne.Validate(() => false)).Should().Throw<ArgumentException>().WithMessage("Give both --coco-train and --coco-val, or neither.");
-            FluentActions.Invoking(() => distill.Validate(() => false)).Should().Throw<ArgumentException>().WithMessage("distill needs a teacher checkpoint at '*teacher.bin': run the 'teacher' command first*");
+            FluentActions.Invoking(() => distill.Validate(() => false)).Should().Throw<ArgumentException>().WithMessage("The teacher checkpoint '*none.bin' does not exist: run the 'teacher' command first*");
         }
         finally
         {
             Directory.Delete(folder, recursive: true);
         }
+    }
+
+    [Fact]
+    public void Flags_for_long_runs_are_parsed()
+    {
+        var options = SampleOptions.Parse(["teacher", "--resume", "--checkpoint-every", "50", "--validate-every=200"]);
+
+        (options.Resume, options.CheckpointEvery, options.ValidateEvery).Should().Be((true, 50, 200));
+        SampleOptions.Parse(["teacher"]).Resume.Should().BeFalse();
+        FluentActions.Invoking(() => SampleOptions.Parse(["--checkpoint-every", "0"])).Should().Throw<ArgumentException>()
+            .WithMessage("--checkpoint-every expects an integer ≥ 1, got '0'.");
+    }
+
+    [Theory]
+    [InlineData("--image-size", "128", "*trained on the built-in data at 96 px: for --image-size 128 train one with the 'teacher' command and pass it with --teacher FILE.")]
+    public void The_shipped_teacher_is_refused_for_data_it_was_not_trained_on(string name, string value, string message)
+    {
+        var options = SampleOptions.Parse(["compare", name, value]);
+
+        FluentActions.Invoking(() => options.Validate(() => false)).Should().Throw<ArgumentException>().WithMessage(message);
+        FluentActions.Invoking(() => (options with { Teacher = TeacherCheckpoint.ShippedPath }).Validate(() => false)).Should().NotThrow();
     }
 }

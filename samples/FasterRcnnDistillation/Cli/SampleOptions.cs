@@ -1,4 +1,5 @@
 using System.Globalization;
+using FasterRcnnDistillation.Model;
 
 namespace FasterRcnnDistillation.Cli;
 
@@ -15,14 +16,14 @@ public sealed record SampleOptions
           compare   train teacher, student baseline and DeFeat student; print the results table (default)
           teacher   train the teacher and save it to <output>/teacher.bin
           student   train the student baseline
-          distill   train the student with DeFeat from the teacher checkpoint (--teacher)
-          (compare saves its own teacher as <output>/compare-teacher-seed<N>.bin and never touches teacher.bin)
+          distill   train the student with DeFeat from the teacher
+          (compare and distill use the shipped teacher, Pretrained/teacher.fp16.bin, unless --teacher FILE)
 
         Options:
           --seed N                 seed of model init, sampling and batch order (default 1)
           --device cpu|cuda        (default cpu)
           --epochs N               student epochs (default 6)
-          --teacher-epochs N       teacher epochs (default 10)
+          --teacher-epochs N       teacher epochs (the teacher command; default 10)
           --train-images N         synthetic training images (default 160)
           --val-images N           synthetic validation images (default 64)
           --image-size N           image side in pixels (default 96)
@@ -34,7 +35,7 @@ public sealed record SampleOptions
           --coco-train JSON:DIR    train on a COCO-format set instead (instances JSON and image folder)
           --coco-val JSON:DIR      validate on a COCO-format set
           --output DIR             checkpoints, PNGs and results.csv (default artifacts/faster-rcnn)
-          --teacher FILE           teacher checkpoint for distill (default <output>/teacher.bin)
+          --teacher FILE           teacher for compare and distill (default: the shipped one)
           --checkpoint-every N     steps between training checkpoints in <output>/checkpoints/<run> (default 500)
           --resume                 continue each run from its checkpoint (same command and options), if there is one
           --validate-every N       evaluate on the val split every N steps: validation-<run>.csv (default 0: off)
@@ -157,8 +158,8 @@ public sealed record SampleOptions
         return options;
     }
 
-    /// <summary>The teacher checkpoint <c>distill</c> reads: <c>--teacher</c>, else &lt;output&gt;/teacher.bin (what <c>teacher</c> writes).</summary>
-    public string TeacherPath => Teacher ?? Path.Combine(Output, "teacher.bin");
+    /// <summary>The teacher <c>compare</c> and <c>distill</c> use: <c>--teacher</c>, else the shipped one.</summary>
+    public string TeacherPath => Teacher ?? TeacherCheckpoint.ShippedPath;
 
     /// <summary>
     /// Checks what depends on this machine and its files, before any work starts: the device exists, COCO paths exist
@@ -200,12 +201,23 @@ public sealed record SampleOptions
             }
         }
 
-        if (Command == "distill" && !File.Exists(TeacherPath))
+        if (Command is "compare" or "distill")
         {
-            throw new ArgumentException(
-                $"distill needs a teacher checkpoint at '{TeacherPath}': run the 'teacher' command first (with the same --output), or pass --teacher FILE.");
+            if (Teacher is null && (CocoTrain is not null || ImageSize != ShippedTeacherImageSize))
+            {
+                throw new ArgumentException(
+                    $"The shipped teacher was trained on the built-in data at {ShippedTeacherImageSize} px: for {(CocoTrain is not null ? "COCO data" : $"--image-size {ImageSize}")} train one with the 'teacher' command and pass it with --teacher FILE.");
+            }
+
+            if (TeacherCheckpoint.Problem(TeacherPath) is { } problem)
+            {
+                throw new ArgumentException(problem);
+            }
         }
     }
+
+    /// <summary>Image side the shipped teacher was trained at.</summary>
+    public const int ShippedTeacherImageSize = 96;
 
     private static int Int(string name, string value, int minimum)
         => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int result) && result >= minimum

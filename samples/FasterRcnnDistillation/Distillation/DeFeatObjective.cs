@@ -1,6 +1,7 @@
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.Proposals;
 using DeFeat.Losses.Features;
+using DeFeat.Losses.Masks;
 using DeFeat.Losses.Proposals;
 using FasterRcnnDistillation.Data;
 using FasterRcnnDistillation.Model;
@@ -34,6 +35,7 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
             StudentChannels = Enumerable.Repeat((long)student.Config.FpnChannels, levels).ToArray(),
             TeacherChannels = Enumerable.Repeat((long)teacher.Config.FpnChannels, levels).ToArray(),
             Strides = DetectorConfig.Strides.Select(s => (double)s).ToArray(),
+            MaskBuilder = new DeFeatMaskBuilder { CanonicalSize = settings.MaskCanonicalSize },
             FeatureLoss = new DecoupledFeatureLossOptions
             {
                 ObjectWeight = settings.NeckObjectWeight,

@@ -2,7 +2,7 @@ namespace FasterRcnnDistillation.Distillation;
 
 /// <summary>
 /// What the distilled student imitates: the neck loss weights λ_obj / λ_bg (VOC config 3 / 12 by default) and the
-/// optional decoupled proposal KD (β_obj = β_bg = 2, T = 1).
+/// optional decoupled proposal KD (β_obj = β_bg = 2, T = 1), and the canonical size of the object masks' level rule.
 /// </summary>
 public sealed record DistillationSettings
 {
@@ -15,4 +15,14 @@ public sealed record DistillationSettings
     public double ProposalObjectWeight { get; init; } = 2;
 
     public double ProposalBackgroundWeight { get; init; } = 2;
+
+    /// <summary>
+    /// Canonical size c (px) of <c>DeFeatMaskBuilder</c>'s level rule: a box of sqrt-area below 2c marks P2, 2c–4c P3,
+    /// and so on. The official 56 is for ~800 px inputs; <see cref="ForImageSize"/> scales it to the input, so that the
+    /// objects of a 96 px image spread over P2–P4 as those of a COCO image spread over the levels.
+    /// </summary>
+    public double MaskCanonicalSize { get; init; } = 56;
+
+    /// <summary>The official canonical size 56 px scaled from 800 px to <paramref name="imageSize"/> px: 56 · S / 800.</summary>
+    public static double ForImageSize(int imageSize) => 56.0 * imageSize / 800;
 }

@@ -19,24 +19,33 @@ public sealed class ExperimentRunner
     private readonly DetectionDataset train;
     private readonly DetectionDataset val;
     private readonly Dictionary<string, List<Dictionary<string, double>>> histories = new();
+    private readonly FasterRcnn? loadedTeacher;
 
+    /// <summary>
+    /// Prepares a run: the data (rendered on demand, so this is quick) and, for <c>compare</c> and <c>distill</c>, the
+    /// teacher checkpoint. Throws <see cref="ArgumentException"/> with one line for the user when the checkpoint is not
+    /// a teacher of this architecture, before any work starts.
+    /// </summary>
     public ExperimentRunner(SampleOptions options)
     {
         this.options = options;
         device = new Device(options.Device);
         (train, val) = LoadData();
+        if (options.Command is "compare" or "distill")
+        {
+            loadedTeacher = TeacherCheckpoint.Load(options.TeacherPath, Classes);
+        }
+
         Directory.CreateDirectory(options.Output);
     }
 
-    /// <summary>Where a run saves its teacher: <c>teacher</c> writes the checkpoint <c>distill</c> reads; <c>compare</c> keeps its own.</summary>
-    private string SavedTeacherPath => options.Command == "teacher"
-        ? Path.Combine(options.Output, "teacher.bin")
-        : Path.Combine(options.Output, $"compare-teacher-seed{options.Seed}.bin");
-
     private int Classes => train.ClassNames.Count;
 
+    /// <summary>The object masks' canonical size for this run's images (<see cref="DistillationSettings.ForImageSize"/>).</summary>
+    private double MaskCanonicalSize => DistillationSettings.ForImageSize(train.ImageSize);
+
     private string DistillSettings => string.Create(CultureInfo.InvariantCulture,
-        $"neck λ_obj {options.ObjectWeight} λ_bg {options.BackgroundWeight}, proposal KD {(options.ProposalKd ? "on" : "off")}");
+        $"λ {options.ObjectWeight}/{options.BackgroundWeight}, KD {(options.ProposalKd ? "on" : "off")}");
 
     /// <summary>The DeFeat settings in file names, e.g. <c>obj3-bg12-kdon</c>, so that ablations do not overwrite each other.</summary>
     private string SettingsSuffix => string.Create(CultureInfo.InvariantCulture,
@@ -59,11 +68,12 @@ public sealed class ExperimentRunner
                 pictureModels.Add(("student", studentOnly));
                 break;
             case "distill":
-                results.Add(Distill(LoadTeacher(), out var distilledOnly));
+                results.Add(Distill(loadedTeacher!, out var distilledOnly));
                 pictureModels.Add(("student + DeFeat", distilledOnly));
                 break;
             default:
-                results.Add(TrainTeacher(out var teacher));
+                var teacher = loadedTeacher!;
+                results.Add(EvaluateTeacher(teacher));
                 results.Add(TrainStudent(out var student));
                 results.Add(Distill(teacher, out var distilled));
                 pictureModels.AddRange(new[] { ("teacher", teacher), ("student", student), ("student + DeFeat", distilled) });
@@ -76,23 +86,45 @@ public sealed class ExperimentRunner
             ? $"{options.Command}-seed{options.Seed}"
             : $"{options.Command}-seed{options.Seed}-{SettingsSuffix}";
         string curves = Path.Combine(options.Output, $"losses-{suffix}.png");
-        LossCurvePlot.Save(curves, histories, new[] { "detection", "neck_object", "neck_background", "proposal_object", "proposal_background" });
+        LossCurvePlot.Save(curves, histories, new[] { "detection", "neck_object", "neck_background", "proposal_object", "proposal_background" },
+            options.ProposalKd && histories.ContainsKey("student + DeFeat")
+                ? "student + DeFeat: its detection loss is computed on the teacher's sampled RoIs\n(proposal KD), not its own, so it is not comparable with the baseline's"
+                : null);
         string picture = Path.Combine(options.Output, $"detections-{suffix}.png");
-        DetectionPicture.Save(picture, val, pictureModels, images: 4, device);
+        DetectionPicture.Save(picture, val, pictureModels, images: 4, device, MaskCanonicalSize);
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {curves}, {picture} and {Path.Combine(options.Output, "results.csv")}"));
     }
 
+    /// <summary>Trains a teacher; saves it as <c>&lt;output&gt;/teacher.bin</c> (float32) and <c>teacher.fp16.bin</c> (what the sample ships).</summary>
     private ModelResult TrainTeacher(out FasterRcnn teacher)
     {
         teacher = NewModel(DetectorConfig.Teacher(Classes));
-        var saveBeforeEvaluation = teacher;
-        return TrainAndEvaluate("teacher", "ResNet-34-like, FPN 64", teacher, options.TeacherEpochs, null, () => saveBeforeEvaluation.save(SavedTeacherPath));
+        var trained = teacher;
+        return TrainAndEvaluate("teacher", TeacherSettings, teacher, options.TeacherEpochs, null, () =>
+        {
+            trained.save(Path.Combine(options.Output, "teacher.bin"));
+            string half = Path.Combine(options.Output, "teacher.fp16.bin");
+            TeacherCheckpoint.SaveHalf(trained, half);
+            AnsiConsole.MarkupLine(Markup.Escape($"saved {Path.Combine(options.Output, "teacher.bin")} and {half} (SHA-256 {TeacherCheckpoint.Sha256Of(half)})"));
+        });
     }
+
+    /// <summary>Evaluates the loaded teacher (the shipped one unless --teacher) on the val split.</summary>
+    private ModelResult EvaluateTeacher(FasterRcnn teacher)
+    {
+        var metrics = Trainer.Evaluate(teacher, val, device);
+        string source = options.Teacher is null ? "shipped" : Path.GetFileName(options.TeacherPath);
+        AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+            $"teacher ({source}, {options.TeacherPath}): mAP {100 * metrics.Map:F1}, mAP@.5 {100 * metrics.Map50:F1}")));
+        return new ModelResult("teacher", $"R34, {source}", Seed: null, metrics, TrainingTime: null);
+    }
+
+    private const string TeacherSettings = "R34, FPN 64";
 
     private ModelResult TrainStudent(out FasterRcnn student)
     {
         student = NewModel(DetectorConfig.Student(Classes));
-        return TrainAndEvaluate("student", "ResNet-18-like, FPN 32", student, options.StudentEpochs, null);
+        return TrainAndEvaluate("student", "R18, baseline", student, options.StudentEpochs, null);
     }
 
     private ModelResult Distill(FasterRcnn teacher, out FasterRcnn student)
@@ -103,15 +135,9 @@ public sealed class ExperimentRunner
             NeckObjectWeight = options.ObjectWeight,
             NeckBackgroundWeight = options.BackgroundWeight,
             ProposalKd = options.ProposalKd,
+            MaskCanonicalSize = MaskCanonicalSize,
         }, device);
         return TrainAndEvaluate("student + DeFeat", DistillSettings, student, options.StudentEpochs, objective);
-    }
-
-    private FasterRcnn LoadTeacher()
-    {
-        var teacher = new FasterRcnn(DetectorConfig.Teacher(Classes));
-        teacher.load(options.TeacherPath);
-        return teacher;
     }
 
     private FasterRcnn NewModel(DetectorConfig config)

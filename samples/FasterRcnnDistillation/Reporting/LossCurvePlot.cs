@@ -12,7 +12,12 @@ public static class LossCurvePlot
     private const double Floor = 1e-4;
 
     /// <summary>One line per (run, component): run name → per-step records (component → value).</summary>
-    public static void Save(string path, IReadOnlyDictionary<string, List<Dictionary<string, double>>> runs, IReadOnlyList<string> components)
+    /// <param name="path">PNG file to write.</param>
+    /// <param name="runs">Run name → per-step records (component → value).</param>
+    /// <param name="components">Components drawn, where a run has them and they are not all zero.</param>
+    /// <param name="note">Printed under the plot (what a reader must know to read a curve; lines of ≤ 90 characters), or null.</param>
+    public static void Save(
+        string path, IReadOnlyDictionary<string, List<Dictionary<string, double>>> runs, IReadOnlyList<string> components, string? note = null)
     {
         var plot = new ScottPlot.Plot();
         foreach (var (run, history) in runs)
@@ -39,7 +44,7 @@ public static class LossCurvePlot
         }
 
         plot.Title("Training losses (moving average of 10 steps)");
-        plot.XLabel("step");
+        plot.XLabel(note is null ? "step" : $"step\n{note}", size: 13);
         plot.YLabel("loss (log scale)");
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
         {
@@ -47,7 +52,7 @@ public static class LossCurvePlot
             IntegerTicksOnly = true,
             LabelFormatter = exponent => Math.Pow(10, exponent).ToString("G3", System.Globalization.CultureInfo.InvariantCulture),
         };
-        plot.ShowLegend();
-        plot.SavePng(path, 1000, 600);
+        plot.ShowLegend(ScottPlot.Edge.Right); // beside the axes, so that it covers no curve
+        plot.SavePng(path, 1300, 650);
     }
 }
