@@ -22,9 +22,10 @@ public sealed record SampleOptions
         Options:
           --seed N                 seed of model init, sampling and batch order (default 1)
           --device cpu|cuda        (default cpu)
-          --epochs N               student epochs (default 6)
-          --teacher-epochs N       teacher epochs (the teacher command; default 10)
-          --train-images N         synthetic training images (default 160)
+          --epochs N               student epochs (default 1)
+          --teacher-epochs N       teacher epochs (the teacher command; default 1)
+          --train-images N         synthetic training images, rendered as needed
+                                   (default 8000; teacher: 72000, the shipped teacher's recipe)
           --val-images N           synthetic validation images (default 64)
           --image-size N           image side in pixels (default 96)
           --batch-size N           (default 8)
@@ -38,7 +39,8 @@ public sealed record SampleOptions
           --teacher FILE           teacher for compare and distill (default: the shipped one)
           --checkpoint-every N     steps between training checkpoints in <output>/checkpoints/<run> (default 500)
           --resume                 continue each run from its checkpoint (same command and options), if there is one
-          --validate-every N       evaluate on the val split every N steps: validation-<run>.csv (default 0: off)
+          --validate-every N       evaluate on the val split every N steps: validation-<run>.csv
+                                   (default 0: off; teacher: 1000)
 
         Options take their value as the next argument or after '=' (--seed 5 or --seed=5).
         """;
@@ -49,11 +51,25 @@ public sealed record SampleOptions
 
     public string Device { get; init; } = "cpu";
 
-    public int StudentEpochs { get; init; } = 6;
+    public int StudentEpochs { get; init; } = 1;
 
-    public int TeacherEpochs { get; init; } = 10;
+    public int TeacherEpochs { get; init; } = 1;
 
-    public int TrainImages { get; init; } = 160;
+    /// <summary>Synthetic training images given with <c>--train-images</c>; null = the command's default (<see cref="TrainImageCount"/>).</summary>
+    public int? TrainImages { get; init; }
+
+    /// <summary>
+    /// Synthetic training images of this run: <c>--train-images</c>, else <see cref="TeacherTrainImages"/> for
+    /// <c>teacher</c> (the shipped teacher's recipe) and <see cref="StudentTrainImages"/> for the students. Images are
+    /// rendered when a batch needs them, so a large set costs nothing up front; one epoch sees each image once.
+    /// </summary>
+    public int TrainImageCount => TrainImages ?? (Command == "teacher" ? TeacherTrainImages : StudentTrainImages);
+
+    /// <summary>Default training images of <c>teacher</c>: 9,000 steps of 8 images, each image seen once.</summary>
+    public const int TeacherTrainImages = 72_000;
+
+    /// <summary>Default training images of the students (<c>compare</c>, <c>student</c>, <c>distill</c>).</summary>
+    public const int StudentTrainImages = 8_000;
 
     public int ValImages { get; init; } = 64;
 
@@ -84,8 +100,11 @@ public sealed record SampleOptions
     /// <summary>Whether runs continue from their checkpoints.</summary>
     public bool Resume { get; init; }
 
-    /// <summary>Steps between validation points during training (0 = none).</summary>
-    public int ValidateEvery { get; init; }
+    /// <summary>Steps between validation points given with <c>--validate-every</c>; null = the command's default.</summary>
+    public int? ValidateEvery { get; init; }
+
+    /// <summary>Steps between validation points of this run: <c>--validate-every</c>, else 1,000 for <c>teacher</c> (its learning curve), 0 (none) otherwise.</summary>
+    public int ValidationInterval => ValidateEvery ?? (Command == "teacher" ? 1000 : 0);
 
     /// <summary>Parses the command line; throws <see cref="ArgumentException"/> naming the bad argument.</summary>
     public static SampleOptions Parse(IReadOnlyList<string> args)

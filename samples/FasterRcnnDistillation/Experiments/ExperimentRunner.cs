@@ -168,8 +168,8 @@ public sealed class ExperimentRunner
             CheckpointFolder = Path.Combine(options.Output, "checkpoints", run),
             CheckpointEvery = options.CheckpointEvery,
             Resume = options.Resume,
-            Validation = options.ValidateEvery > 0 ? val : null,
-            ValidateEvery = options.ValidateEvery,
+            Validation = options.ValidationInterval > 0 ? val : null,
+            ValidateEvery = options.ValidationInterval,
         };
         var clock = Stopwatch.StartNew();
         TrainingRun training;
@@ -201,7 +201,7 @@ public sealed class ExperimentRunner
             return (LoadCoco(options.CocoTrain), LoadCoco(options.CocoVal!));
         }
 
-        return SyntheticShapes.Splits(options.TrainImages, options.ValImages, options.DataSeed, options.ImageSize);
+        return SyntheticShapes.Splits(options.TrainImageCount, options.ValImages, options.DataSeed, options.ImageSize);
     }
 
     private DetectionDataset LoadCoco(string spec)

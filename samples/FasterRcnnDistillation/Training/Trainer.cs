@@ -88,6 +88,11 @@ public static class Trainer
             Console.WriteLine(StepProfile.Report(title));
         }
 
+        if (CollectionPause.EndedEarly > 0)
+        {
+            Console.WriteLine($"{title}: {CollectionPause.EndedEarly} step(s) allocated more than {CollectionPause.Budget >> 20} MB of managed memory; their no-GC region lapsed (see CollectionPause).");
+        }
+
         return new TrainingRun(history, validation);
     }
 
@@ -101,6 +106,7 @@ public static class Trainer
         for (int start = 0; start < data.Count; start += batchSize)
         {
             var samples = data.Samples.Skip(start).Take(batchSize).ToList();
+            using var pause = CollectionPause.Start();
             using var batch = DetectionBatch.Collate(samples, device);
             detections.AddRange(model.Detect(batch.Images, start));
             groundTruths.AddRange(samples.SelectMany((s, i) =>
@@ -115,6 +121,7 @@ public static class Trainer
         List<TorchSharp.Modules.Parameter> parameters, int[] permutation, int batchIndex, int step, int totalSteps)
     {
         using var wholeStep = StepProfile.Step();
+        using var pause = CollectionPause.Start();
         using var scope = NewDisposeScope();
         SetLearningRate(optimizer, options, step, totalSteps);
         DetectionBatch batch;
