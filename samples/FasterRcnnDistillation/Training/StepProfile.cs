@@ -20,12 +20,17 @@ public static class StepProfile
     private static readonly Dictionary<string, double> Current = new();
     private static readonly List<string> Order = new();
     private static readonly List<Dictionary<string, double>> Steps = new();
+    private static int openPhases;
 
     /// <summary>Whether profiling is on (<c>FRCNN_STEP_PROFILE=1</c>).</summary>
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("FRCNN_STEP_PROFILE") == "1";
 
-    /// <summary>Times the code up to the returned value's disposal as part of <paramref name="phase"/> (summed within a step).</summary>
-    public static Phase Measure(string phase) => new(Enabled ? phase : null, closesStep: false);
+    /// <summary>
+    /// Times the code up to the returned value's disposal as part of <paramref name="phase"/> (summed within a step). A
+    /// phase opened inside another (e.g. the teacher's RoIAlign inside "teacher forward") counts only in the outer one,
+    /// so the phases of a step never overlap.
+    /// </summary>
+    public static Phase Measure(string phase) => new(Enabled && openPhases == 0 ? phase : null, closesStep: false);
 
     /// <summary>Times a whole step; its disposal closes the step, whose phases become one row of the medians.</summary>
     public static Phase Step() => new(Enabled ? TotalPhase : null, closesStep: true);
@@ -78,6 +83,10 @@ public static class StepProfile
             this.name = name;
             this.closesStep = closesStep;
             start = name is null ? 0 : Stopwatch.GetTimestamp();
+            if (name is not null && !closesStep)
+            {
+                openPhases++;
+            }
         }
 
         public void Dispose()
@@ -88,6 +97,11 @@ public static class StepProfile
             }
 
             double milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            if (!closesStep)
+            {
+                openPhases--;
+            }
+
             if (!Current.TryAdd(name, milliseconds))
             {
                 Current[name] += milliseconds;

@@ -132,11 +132,16 @@ public static class Trainer
         }
 
         using var disposeBatch = batch;
-        distillation?.BeforeStudent(batch);
+        using (StepProfile.Measure("teacher forward (distillation)"))
+        {
+            distillation?.BeforeStudent(batch);
+        }
+
         var output = model.TrainingForward(batch);
         var terms = new Dictionary<string, Tensor>(output.Losses);
         if (distillation is not null)
         {
+            using var losses = StepProfile.Measure("distillation losses");
             foreach (var (name, value) in distillation.Losses(batch))
             {
                 terms[name] = value;
