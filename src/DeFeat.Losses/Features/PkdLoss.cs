@@ -153,16 +153,16 @@ public sealed class PkdLoss : nn.Module<IReadOnlyList<Tensor>, IReadOnlyList<Ten
                     teacherName);
             }
 
-            var compared = Options.ResizeStudent ? teacher : student;
+            // The size both maps are compared at is the teacher's when the student is resized, else the student's.
+            var (compared, comparedName) = Options.ResizeStudent ? (teacher, teacherName) : (student, studentName);
             var perChannel = (Options.NormalizePerSample ? 1 : compared.shape[0]) * compared.shape[2] * compared.shape[3];
             if (perChannel < 2)
             {
-                var where = Options.NormalizePerSample ? "H·W" : "B·H·W";
                 throw new ArgumentException(
-                    $"{(Options.ResizeStudent ? teacherName : studentName)} gives {where} = {perChannel} value(s) per normalised "
-                    + $"channel at the compared size (shape {Guard.Shape(compared)}); the unbiased standard deviation needs at "
-                    + "least 2.",
-                    Options.ResizeStudent ? teacherName : studentName);
+                    $"{comparedName} gives {(Options.NormalizePerSample ? "H·W" : "B·H·W")} = {perChannel} value(s) per "
+                    + $"normalised channel at the compared size (shape {Guard.Shape(compared)}); the unbiased standard "
+                    + "deviation needs at least 2.",
+                    comparedName);
             }
         }
     }
