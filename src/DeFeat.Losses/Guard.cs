@@ -31,6 +31,16 @@ internal static class Guard
             ? value
             : throw new ArgumentOutOfRangeException(name, value, $"{name} must lie in [{min}, {max}]; got {value}.");
 
+    /// <summary>
+    /// A KD temperature T must lie in [<paramref name="minimum"/>, <paramref name="maximum"/>]: outside it the scaled
+    /// logits s/T or the factor T² leave float32's range and the loss is NaN.
+    /// </summary>
+    public static double Temperature(double value, double minimum, double maximum, string name)
+        => value >= minimum && value <= maximum
+            ? value
+            : throw new ArgumentOutOfRangeException(
+                name, value, $"{name} must lie in [{minimum}, {maximum}] (outside it s/T or T² leaves float32's range and the loss is NaN); got {value}.");
+
     public static void Count(int actual, int expected, string name, string what = "entries")
     {
         if (actual != expected)

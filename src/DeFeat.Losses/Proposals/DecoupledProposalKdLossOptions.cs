@@ -38,14 +38,14 @@ public sealed record DecoupledProposalKdLossOptions
     public double ObjectTemperature
     {
         get => objectTemperature;
-        init => objectTemperature = Temperature(value, nameof(ObjectTemperature));
+        init => objectTemperature = Guard.Temperature(value, MinimumTemperature, MaximumTemperature, nameof(ObjectTemperature));
     }
 
     /// <summary>T_bg, the softmax temperature for background proposals, in [<see cref="MinimumTemperature"/>, <see cref="MaximumTemperature"/>]. Default 1.</summary>
     public double BackgroundTemperature
     {
         get => backgroundTemperature;
-        init => backgroundTemperature = Temperature(value, nameof(BackgroundTemperature));
+        init => backgroundTemperature = Guard.Temperature(value, MinimumTemperature, MaximumTemperature, nameof(BackgroundTemperature));
     }
 
     /// <summary>
@@ -68,10 +68,4 @@ public sealed record DecoupledProposalKdLossOptions
     /// K count as positive proposals.
     /// </summary>
     public bool ValidateLabels { get; init; } = true;
-
-    private static double Temperature(double value, string name)
-        => value is >= MinimumTemperature and <= MaximumTemperature
-            ? value
-            : throw new ArgumentOutOfRangeException(
-                name, value, $"{name} must lie in [{MinimumTemperature}, {MaximumTemperature}] (outside it s/T or T² leaves float32's range and the loss is NaN); got {value}.");
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using DeFeat.Losses.Adaptation;
+using DeFeat.Losses.Dense;
 using DeFeat.Losses.Features;
 using DeFeat.Losses.Masks;
 using DeFeat.Losses.Proposals;
@@ -13,7 +14,7 @@ using static TorchSharp.torch;
 namespace DeFeat.Losses.Tests.ScalarLifetime;
 
 /// <summary>
-/// The three entry points, thousands of times on small inputs while a second thread forces collections: no call may
+/// The entry points, thousands of times on small inputs while a second thread forces collections: no call may
 /// fail and every result must equal the one computed without the collections. Before the library kept its
 /// <c>Scalar</c>s alive across the native calls, a few calls in every thousand failed (TorchSharp #1434, #1496).
 /// </summary>
@@ -64,7 +65,7 @@ public sealed class GcStressTests(ITestOutputHelper output)
 
         using var adapters = new FeatureAdapters([3, 2], [4, 4]);
         using var loss = new DecoupledFeatureLoss(new DecoupledFeatureLossOptions { ObjectWeight = 3, BackgroundWeight = 12 }, adapters);
-        StressLoss(() => loss.call(students, teachers, masks));
+        StressLoss(() => Terms(loss.call(students, teachers, masks)));
     }
 
     [Fact]
@@ -78,11 +79,42 @@ public sealed class GcStressTests(ITestOutputHelper output)
         {
             ObjectWeight = 2, BackgroundWeight = 1.5, ObjectTemperature = 2, BackgroundTemperature = 3,
         });
-        StressLoss(() => loss.call(studentLogits, teacherLogits, labels));
+        StressLoss(() => Terms(loss.call(studentLogits, teacherLogits, labels)));
     }
 
-    /// <summary>Forward and backward of a loss under the collections; every result must equal the unstressed one.</summary>
-    private void StressLoss(Func<DecoupledLoss> forward, [CallerMemberName] string test = "")
+    [Theory]
+    [InlineData(DenseKdActivation.Sigmoid)]
+    [InlineData(DenseKdActivation.Softmax)]
+    public void Dense_kd_loss_never_fails_under_forced_collections(DenseKdActivation activation)
+    {
+        using var inputs = NewDisposeScope();
+        Tensor[] students = [randn(2, 6, 4, 4).requires_grad_(), randn(2, 6, 2, 2).requires_grad_()];
+        Tensor[] teachers = [randn(2, 6, 4, 4), randn(2, 6, 2, 2)];
+        Tensor[] weights = [rand(2, 4, 4), rand(2, 2, 2, 2)];
+        using var loss = new DecoupledDenseKdLoss(new DecoupledDenseKdLossOptions
+        {
+            Classes = 3, AnchorsPerLocation = 2, Activation = activation, ObjectTemperature = 2, BackgroundTemperature = 0.5,
+        });
+        StressLoss(() => Terms(loss.call(students, teachers, weights)), $"{nameof(Dense_kd_loss_never_fails_under_forced_collections)}({activation})");
+    }
+
+    [Fact]
+    public void Pkd_loss_never_fails_under_forced_collections()
+    {
+        using var inputs = NewDisposeScope();
+        Tensor[] students = [randn(2, 3, 6, 6).requires_grad_(), randn(2, 3, 2, 2).requires_grad_()];
+        Tensor[] teachers = [randn(2, 3, 3, 3), randn(2, 3, 2, 2)];
+        using var loss = new PkdLoss(new PkdLossOptions { LossWeight = 2 });
+        StressLoss(() => [loss.call(students, teachers)]);
+    }
+
+    private static Tensor[] Terms(DecoupledLoss loss) => [loss.Object, loss.Background, loss.Total];
+
+    /// <summary>
+    /// Forward and backward (of the last result) of a loss under the collections; every result must equal the
+    /// unstressed one.
+    /// </summary>
+    private void StressLoss(Func<Tensor[]> forward, [CallerMemberName] string test = "")
     {
         var expected = forward();
         using var stress = new GcStress();
@@ -90,8 +122,8 @@ public sealed class GcStressTests(ITestOutputHelper output)
         {
             using var scope = NewDisposeScope();
             var actual = forward();
-            actual.Total.backward();
-            Same([actual.Object, actual.Background, actual.Total], [expected.Object, expected.Background, expected.Total], test);
+            actual[^1].backward();
+            Same(actual, expected, test);
         });
 
         result.ShouldHaveNoFailures(output, test);
