@@ -66,7 +66,7 @@ public class CommandLineTests
 
         (options.Resume, options.CheckpointEvery, options.ValidationInterval).Should().Be((true, 50, 200));
         (SampleOptions.Parse(["teacher"]).ValidationInterval, SampleOptions.Parse(["compare"]).ValidationInterval).Should().Be((1000, 0));
-        (SampleOptions.Parse(["teacher"]).TrainImageCount, SampleOptions.Parse(["distill"]).TrainImageCount).Should().Be((72_000, 8_000));
+        (SampleOptions.Parse(["teacher"]).TrainImageCount, SampleOptions.Parse(["distill"]).TrainImageCount).Should().Be((72_000, 7_200));
         SampleOptions.Parse(["teacher", "--train-images", "16"]).TrainImageCount.Should().Be(16);
         SampleOptions.Parse(["teacher"]).Resume.Should().BeFalse();
         FluentActions.Invoking(() => SampleOptions.Parse(["--checkpoint-every", "0"])).Should().Throw<ArgumentException>()

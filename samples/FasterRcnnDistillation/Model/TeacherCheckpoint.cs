@@ -16,7 +16,7 @@ public static class TeacherCheckpoint
     public const string ShippedFileName = "teacher.fp16.bin";
 
     /// <summary>SHA-256 (lower-case hex) of the shipped teacher file; RESULTS.md records the run that produced it.</summary>
-    public const string ShippedSha256 = "";
+    public const string ShippedSha256 = "dbaa72dfc1a0426925b58b425e1b3572f11fc804696e47045a7544548a772780";
 
     /// <summary>The shipped teacher: <c>Pretrained/teacher.fp16.bin</c> beside the executable.</summary>
     public static string ShippedPath => Path.Combine(AppContext.BaseDirectory, "Pretrained", ShippedFileName);
