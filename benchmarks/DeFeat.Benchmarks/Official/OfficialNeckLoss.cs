@@ -35,7 +35,7 @@ internal sealed class OfficialNeckLoss(double objectWeight, double backgroundWei
 
         var objectTerm = objectSum * (objectWeight / student.Count);
         var backgroundTerm = backgroundSum * (backgroundWeight / student.Count);
-        return new DecoupledLoss(objectTerm, backgroundTerm, objectTerm + backgroundTerm);
+        return new DecoupledLoss(objectTerm, backgroundTerm);
     }
 
     /// <summary>Python's <c>max(1.0, norm)</c> on a 0-D tensor: the comparison is read back to the host.</summary>

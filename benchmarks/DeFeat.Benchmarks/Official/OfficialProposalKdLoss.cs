@@ -19,7 +19,7 @@ internal sealed class OfficialProposalKdLoss(double objectWeight, double backgro
         var negative = labels.eq(background);
         var objectTerm = Kl(studentLogits[positive], teacherLogits[positive].detach()) * objectWeight;
         var backgroundTerm = Kl(studentLogits[negative], teacherLogits[negative].detach()) * backgroundWeight;
-        return new DecoupledLoss(objectTerm, backgroundTerm, objectTerm + backgroundTerm);
+        return new DecoupledLoss(objectTerm, backgroundTerm);
     }
 
     private Tensor Kl(Tensor student, Tensor teacher)

@@ -101,7 +101,8 @@ public sealed class DecoupledDenseKdLoss : nn.Module<IReadOnlyList<Tensor>, IRea
     /// assignment); floating point, same device. Levels may mix the two layouts.
     /// </param>
     /// <returns>
-    /// β_obj·(object KL), β_bg·(background KL) and their sum: 0-D tensors on the inputs' device, float32 (float64 when
+    /// β_obj·(object KL), β_bg·(background KL), their sum and each level's share of the two terms (its KL sum over
+    /// the common normaliser): 0-D tensors on the inputs' device, float32 (float64 when
     /// a score level is float64), with a gradient path to <paramref name="studentScores"/>.
     /// </returns>
     /// <exception cref="ArgumentNullException">A list or a tensor in it is null.</exception>
@@ -128,6 +129,8 @@ public sealed class DecoupledDenseKdLoss : nn.Module<IReadOnlyList<Tensor>, IRea
         var backgroundSum = torch.zeros(Array.Empty<long>(), computeType, device);
         var objectMass = torch.zeros(Array.Empty<long>(), computeType, device);
         var backgroundMass = torch.zeros(Array.Empty<long>(), computeType, device);
+        var objectLevelSums = new Tensor[studentScores.Count];
+        var backgroundLevelSums = new Tensor[studentScores.Count];
         for (var level = 0; level < studentScores.Count; level++)
         {
             var student = AnchorView(studentScores[level].to_type(computeType));
@@ -140,21 +143,27 @@ public sealed class DecoupledDenseKdLoss : nn.Module<IReadOnlyList<Tensor>, IRea
                 ? objectKl
                 : AnchorKl(student, teacher, Options.BackgroundTemperature);
 
-            objectSum = objectSum.add((objectKl * objectAnchors).sum(), Scalars.One);
-            backgroundSum = backgroundSum.add((backgroundKl * backgroundAnchors).sum(), Scalars.One);
+            objectLevelSums[level] = (objectKl * objectAnchors).sum();
+            backgroundLevelSums[level] = (backgroundKl * backgroundAnchors).sum();
+            objectSum = objectSum.add(objectLevelSums[level], Scalars.One);
+            backgroundSum = backgroundSum.add(backgroundLevelSums[level], Scalars.One);
             objectMass = objectMass.add(objectAnchors.sum(), Scalars.One);
             backgroundMass = backgroundMass.add(backgroundAnchors.sum(), Scalars.One);
         }
 
         using var objectScale = (Options.ObjectWeight * Options.ObjectTemperature * Options.ObjectTemperature).ToScalar();
         using var backgroundScale = (Options.BackgroundWeight * Options.BackgroundTemperature * Options.BackgroundTemperature).ToScalar();
-        var objectLoss = objectSum / objectMass.clamp_min(Scalars.OneDouble) * objectScale;
-        var backgroundLoss = backgroundSum / backgroundMass.clamp_min(Scalars.OneDouble) * backgroundScale;
-        var total = objectLoss.add(backgroundLoss, Scalars.One);
-        return new DecoupledLoss(
-            objectLoss.MoveToOuterDisposeScope(),
-            backgroundLoss.MoveToOuterDisposeScope(),
-            total.MoveToOuterDisposeScope());
+        var objectNormaliser = objectMass.clamp_min(Scalars.OneDouble);
+        var backgroundNormaliser = backgroundMass.clamp_min(Scalars.OneDouble);
+        var objectLoss = objectSum / objectNormaliser * objectScale;
+        var backgroundLoss = backgroundSum / backgroundNormaliser * backgroundScale;
+        for (var level = 0; level < objectLevelSums.Length; level++)
+        {
+            objectLevelSums[level] = objectLevelSums[level] / objectNormaliser * objectScale;
+            backgroundLevelSums[level] = backgroundLevelSums[level] / backgroundNormaliser * backgroundScale;
+        }
+
+        return new DecoupledLoss(objectLoss, backgroundLoss, objectLevelSums, backgroundLevelSums).MoveToOuterDisposeScope();
     }
 
     /// <summary>[B, A·K, H, W] → [B, A, K, H, W] (a view when the layout allows it).</summary>

@@ -86,7 +86,7 @@ public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IRea
     /// M_l [B, H_l, W_l], floating point, values in [0, 1]: 1 inside objects, 0 in the background, or soft weights.
     /// </param>
     /// <returns>
-    /// λ_obj·L_obj, λ_bg·L_bg and their sum, 0-D tensors on the inputs' device (float32, or float64 when a compared
+    /// λ_obj·L_obj, λ_bg·L_bg and their sum, and each level's share of the two terms (λ·term_l / L), 0-D tensors on the inputs' device (float32, or float64 when a compared
     /// map is float64: see Precision in the remarks), with a gradient path to the student features and the adapters.
     /// </returns>
     /// <exception cref="ArgumentNullException">A list or a tensor in it is null.</exception>
@@ -108,12 +108,15 @@ public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IRea
         var device = studentFeatures[0].device;
         var objectSum = torch.zeros(Array.Empty<long>(), computeType, device);
         var backgroundSum = torch.zeros(Array.Empty<long>(), computeType, device);
+        var objectTerms = new Tensor[adapted.Count];
+        var backgroundTerms = new Tensor[adapted.Count];
         for (var level = 0; level < adapted.Count; level++)
         {
             var (objectTerm, backgroundTerm) = LevelTerms(
                 adapted[level].to_type(computeType),
                 teacherFeatures[level].detach().to_type(computeType),
                 objectMasks[level].to_type(computeType));
+            (objectTerms[level], backgroundTerms[level]) = (objectTerm, backgroundTerm);
             objectSum = objectSum.add(objectTerm, Scalars.One);
             backgroundSum = backgroundSum.add(backgroundTerm, Scalars.One);
         }
@@ -122,11 +125,13 @@ public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IRea
         using var backgroundScale = (Options.BackgroundWeight / adapted.Count).ToScalar();
         var objectLoss = objectSum * objectScale;
         var backgroundLoss = backgroundSum * backgroundScale;
-        var total = objectLoss.add(backgroundLoss, Scalars.One);
-        return new DecoupledLoss(
-            objectLoss.MoveToOuterDisposeScope(),
-            backgroundLoss.MoveToOuterDisposeScope(),
-            total.MoveToOuterDisposeScope());
+        for (var level = 0; level < objectTerms.Length; level++)
+        {
+            objectTerms[level] = objectTerms[level] * objectScale;
+            backgroundTerms[level] = backgroundTerms[level] * backgroundScale;
+        }
+
+        return new DecoupledLoss(objectLoss, backgroundLoss, objectTerms, backgroundTerms).MoveToOuterDisposeScope();
     }
 
     /// <summary>

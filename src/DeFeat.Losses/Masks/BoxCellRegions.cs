@@ -11,7 +11,12 @@ namespace DeFeat.Losses.Masks;
 /// into the map (the official code can index out of bounds there). Every region is therefore non-empty.
 /// All tensors are [N] int64 (bounds; end exclusive) or [N] bool on the boxes' device.
 /// </summary>
-internal sealed class BoxCellRegions
+/// <remarks>
+/// The region painting of the official rule, public so that a custom <see cref="ObjectMaskBuilder"/> can reuse it:
+/// <c>BoxCellRegions.Of(groundTruth.Boxes, level).Paint(groundTruth.ImageIndex, weights, groundTruth.ImageCount, level.Size)</c>
+/// inside <c>BuildLevelMasks</c> (see the README's "your own mask rule").
+/// </remarks>
+public sealed class BoxCellRegions
 {
     private BoxCellRegions(Tensor rowStart, Tensor rowEnd, Tensor columnStart, Tensor columnEnd, Tensor isSingleCell)
     {
@@ -22,18 +27,25 @@ internal sealed class BoxCellRegions
         IsSingleCell = isSingleCell;
     }
 
+    /// <summary>[N] int64: the first row of each box's region.</summary>
     public Tensor RowStart { get; }
 
+    /// <summary>[N] int64: the row after the last row of each box's region (exclusive end).</summary>
     public Tensor RowEnd { get; }
 
+    /// <summary>[N] int64: the first column of each box's region.</summary>
     public Tensor ColumnStart { get; }
 
+    /// <summary>[N] int64: the column after the last column of each box's region (exclusive end).</summary>
     public Tensor ColumnEnd { get; }
 
     /// <summary>[N] bool: the box's own region was empty and it covers the single fallback cell instead.</summary>
     public Tensor IsSingleCell { get; }
 
-    /// <summary>boxes: [N, 4] float64 xyxy pixels. The tensors belong to the caller's dispose scope.</summary>
+    /// <summary>The regions of <paramref name="boxes"/> on <paramref name="level"/>; the tensors belong to the caller's dispose scope.</summary>
+    /// <param name="boxes">[N, 4] float64 (x1, y1, x2, y2) boxes in input-image pixels, e.g. <see cref="GroundTruthBatch.Boxes"/>.</param>
+    /// <param name="level">The level's size in cells and stride in pixels per cell.</param>
+    /// <returns>The N regions.</returns>
     public static BoxCellRegions Of(Tensor boxes, MaskLevel level)
     {
         var (height, width) = (level.Size.Height, level.Size.Width);
@@ -64,6 +76,7 @@ internal sealed class BoxCellRegions
     /// <param name="weights">[N] float32, 1 for boxes to paint, 0 for boxes to leave out.</param>
     /// <param name="imageCount">B.</param>
     /// <param name="size">[H, W] of the level.</param>
+    /// <returns>[B, H, W] float32, 1 in the cells of at least one painted box, else 0; in the caller's dispose scope.</returns>
     public Tensor Paint(Tensor imageIndex, Tensor weights, int imageCount, FeatureMapSize size)
     {
         var difference = zeros([imageCount, size.Height + 1, size.Width + 1], ScalarType.Float32, weights.device);

@@ -16,12 +16,16 @@ internal static class DeFeatLevelRule
 
     private const double Epsilon = 1e-6;
 
-    /// <summary>
-    /// boxes: [N, 4] float64 xyxy pixels; canonicalSize: c (finite, &gt; 0, checked by the caller).
-    /// Returns [N] int64 levels in [0, levelCount − 1].
-    /// </summary>
+    /// <summary>The level of each box.</summary>
+    /// <param name="boxes">[N, 4] float64 (x1, y1, x2, y2) boxes in input-image pixels, e.g. <see cref="GroundTruthBatch.Boxes"/>.</param>
+    /// <param name="levelCount">L ≥ 1, the number of levels.</param>
+    /// <param name="canonicalSize">c in pixels (finite, &gt; 0).</param>
+    /// <returns>[N] int64 levels in [0, L − 1], finest first, in the caller's dispose scope.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="levelCount"/> or <paramref name="canonicalSize"/> is out of range.</exception>
     public static Tensor Assign(Tensor boxes, int levelCount, double canonicalSize = DefaultCanonicalSize)
     {
+        Guard.Positive(levelCount, nameof(levelCount));
+        Guard.Positive(canonicalSize, nameof(canonicalSize));
         using var scope = NewDisposeScope();
         var width = boxes.select(1, 2) - boxes.select(1, 0);
         var height = boxes.select(1, 3) - boxes.select(1, 1);

@@ -97,12 +97,10 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
 
         var objectTerm = SetTerm(objectRowKl, isPositive, Options.ObjectWeight, Options.ObjectTemperature);
         var backgroundTerm = SetTerm(backgroundRowKl, isBackground, Options.BackgroundWeight, Options.BackgroundTemperature);
-        var total = objectTerm.add(backgroundTerm, Scalars.One);
 
         return new DecoupledLoss(
-            objectTerm.MoveToOuterDisposeScope(),
-            backgroundTerm.MoveToOuterDisposeScope(),
-            total.MoveToOuterDisposeScope());
+            objectTerm,
+            backgroundTerm).MoveToOuterDisposeScope();
     }
 
     /// <summary>Per-row Σ_k q_k (log q_k − log p_k) at temperature T, [R]; terms with q_k = 0 count as 0.</summary>
