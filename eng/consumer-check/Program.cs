@@ -1,7 +1,7 @@
 // A user's training loop, built against the DeFeat packages from a local feed (see eng/consumer-check.sh):
 // a tiny two-stage teacher and student, DeFeat attached from the outside with DeFeat.Hooks, 5 SGD steps.
 using DeFeat.Hooks.Distillation;
-using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.RoiHeads;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -18,7 +18,7 @@ using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerO
     {
         TeacherHeadPath = "head",
         StudentHeadPath = "head",
-        Adapter = new RoiHeadArgumentAdapter(roisArgument: 1, labelsArgument: 2),
+        Arguments = new RoiHeadArgumentPositions(roisArgument: 1, labelsArgument: 2),
     },
 });
 var optimizer = torch.optim.SGD(student.parameters().Concat(distiller.parameters()), 0.05);

@@ -109,6 +109,8 @@ public sealed class CheckpointTests : IDisposable
 
         public IReadOnlyDictionary<string, Tensor> Losses(DetectionBatch batch) => inner.Losses(batch);
 
+        public IDisposable Suspend() => inner.Suspend();
+
         public void Save(string path) => inner.Save(path);
 
         public void Load(string path) => inner.Load(path);

@@ -1,5 +1,5 @@
 using DeFeat.Hooks.Distillation;
-using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.RoiHeads;
 using DeFeat.Losses.Features;
 using DeFeat.Losses.Masks;
 using DeFeat.Losses.Proposals;
@@ -52,7 +52,7 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
                 {
                     TeacherHeadPath = "roi_head",
                     StudentHeadPath = "roi_head",
-                    Adapter = new RoiHeadArgumentAdapter(roisArgument: 1, labelsArgument: 2),
+                    Arguments = new RoiHeadArgumentPositions(roisArgument: 1, labelsArgument: 2),
                     LogitsOutput = 0,
                 }
                 : null,
@@ -81,24 +81,17 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
     public IReadOnlyDictionary<string, Tensor> Losses(DetectionBatch batch)
     {
         var losses = distiller.call(batch.Boxes, new ImageSize((int)batch.Images.shape[2], (int)batch.Images.shape[3]));
-        return losses.ToDictionary().Where(p => p.Key != DistillationLosses.TotalName).ToDictionary(p => p.Key, p => p.Value);
+        return losses.ToDictionary();
     }
 
-    /// <summary>Saves the distiller's step, then its adaptation layers (TorchSharp <c>save</c> format).</summary>
-    public void Save(string path)
-    {
-        using var writer = new BinaryWriter(File.Create(path));
-        writer.Write(distiller.Step);
-        distiller.save(writer);
-    }
+    /// <inheritdoc />
+    public IDisposable Suspend() => distiller.Suspend();
 
-    /// <summary>Restores what <see cref="Save"/> wrote: the distiller's step and its adaptation layers.</summary>
-    public void Load(string path)
-    {
-        using var reader = new BinaryReader(File.OpenRead(path));
-        distiller.Step = reader.ReadInt64();
-        distiller.load(reader);
-    }
+    /// <summary>Saves the distiller's state: its adaptation layers and its step (TorchSharp <c>save</c> format).</summary>
+    public void Save(string path) => distiller.save(path);
+
+    /// <summary>Restores what <see cref="Save"/> wrote: the adaptation layers and the step.</summary>
+    public void Load(string path) => distiller.load(path);
 
     /// <summary>Detaches the distiller (its hooks and adaptation layers) from both detectors.</summary>
     public void Dispose() => distiller.Dispose();

@@ -16,6 +16,9 @@ public interface IDistillationObjective
     /// <summary>Named 0-D loss tensors of this step, called after the student's training forward on the batch.</summary>
     IReadOnlyDictionary<string, Tensor> Losses(DetectionBatch batch);
 
+    /// <summary>Pauses the objective's hooks until the handle is disposed, so the models can be evaluated mid-training as written.</summary>
+    IDisposable Suspend();
+
     /// <summary>Saves what training changes in the objective (its adaptation layers and step) to <paramref name="path"/>.</summary>
     void Save(string path);
 

@@ -68,7 +68,12 @@ public static class Trainer
                     int done = step + 1;
                     if (options.Validation is not null && (done == totalSteps || (options.ValidateEvery > 0 && done % options.ValidateEvery == 0)))
                     {
-                        var metrics = Evaluate(model, options.Validation, options.Device);
+                        EvaluationResult metrics;
+                        using (distillation?.Suspend())
+                        {
+                            metrics = Evaluate(model, options.Validation, options.Device);
+                        }
+
                         model.train();
                         validation.Add(new ValidationPoint(done, metrics.Map, metrics.Map50));
                         report.Validated(validation[^1]);

@@ -1,12 +1,10 @@
 using DeFeat.Hooks.Interception;
-using DeFeat.Hooks.Proposals;
 using DeFeat.Hooks.Recording;
-using DeFeat.Hooks.Schedules;
 using DeFeat.Hooks.Teacher;
+using DeFeat.Hooks.Terms;
 using DeFeat.Losses;
 using DeFeat.Losses.Adaptation;
 using DeFeat.Losses.Features;
-using DeFeat.Losses.Masks;
 using DeFeat.Losses.Proposals;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -14,24 +12,28 @@ using static TorchSharp.torch;
 namespace DeFeat.Hooks.Distillation;
 
 /// <summary>
-/// DeFeat for any TorchSharp teacher/student detector pair, one training step at a time: it freezes the teacher, taps
-/// both necks (and optionally relays proposals between the RoI heads), and after the two forwards turns the recorded
-/// outputs into the named DeFeat losses.
+/// Distillation for any TorchSharp teacher/student detector pair, one training step at a time, composed of terms
+/// (<see cref="DistillationTerm"/>: a tap pair, adaptation layers, a loss, a mask rule, a weight and a schedule). It
+/// freezes the teacher, attaches every term's taps, and after the two forwards turns what they recorded into the named
+/// losses of <see cref="DistillationLosses"/>. The <see cref="DeFeatDistillerOptions"/> constructor is DeFeat's own
+/// recipe (neck, optionally the RoI heads); the terms constructor composes any recipe: the authors' COCO recipe
+/// (backbone stages 3–4 + neck + proposal KD), one-stage dense-head KD, PKD or a loss of your own.
 /// </summary>
 /// <remarks>
 /// <para>
 /// Per step: run the teacher through <see cref="Teacher"/> (<c>distiller.Teacher.Run(() =&gt; teacher.call(x))</c>) and
 /// the student as usual — with teacher-sampled proposals the teacher first, with student-sampled proposals the student
-/// first — then call the distiller with the GT boxes and the image size. It builds the object masks at the recorded
-/// feature sizes (<see cref="DeFeatDistillerOptions.MaskBuilder"/>, strides = image height / feature height unless
-/// given), applies <see cref="DecoupledFeatureLoss"/> to the necks and <see cref="DecoupledProposalKdLoss"/> to the
-/// heads' classification logits with the sampler's labels, multiplies everything by the schedule's weight at
-/// <see cref="Step"/>, advances <see cref="Step"/> and forgets the recorded tensors.
+/// first — then call the distiller with the GT boxes and the image size. Each term builds its object masks at the
+/// recorded sizes (strides = image height / feature height, cross-checked with the width, unless given), applies its
+/// loss, and multiplies it by its weight and its schedule's weight at <see cref="Step"/>; the distiller sums the parts,
+/// advances <see cref="Step"/> and forgets the recorded tensors.
 /// </para>
 /// <para>
-/// The distiller owns the adaptation layers: they (and only they) are its <c>parameters()</c>; give them to the
-/// student's optimiser and move the distiller with <c>to(...)</c> along with the student. Disposing the distiller
-/// detaches every tap (removes the hooks, restores every slot that held a substitute); the teacher stays frozen.
+/// The distiller owns the adaptation layers: they (and only they) are its <c>parameters()</c>, named
+/// <c>{term}.adapters.…</c>; give them to the student's optimiser and move the distiller with <c>to(...)</c> along with
+/// the student. <see cref="Step"/> is the buffer <c>step</c> of its <c>state_dict()</c>, so <c>save</c> / <c>load</c>
+/// restore the adapters and the step together and training resumes exactly. Disposing the distiller detaches every tap
+/// (removes the hooks, restores every slot that held a substitute) and disposes the terms; the teacher stays frozen.
 /// </para>
 /// <para>
 /// Memory: the taps hold their own aliases of the recorded outputs (valid even when a model's forward opens and
@@ -42,20 +44,21 @@ namespace DeFeat.Hooks.Distillation;
 /// </remarks>
 public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize, DistillationLosses>
 {
-    private readonly DecoupledFeatureLoss featureLoss;
-    private readonly DecoupledProposalKdLoss proposalLoss;
-    private readonly List<IDisposable> attachments = [];
-    private readonly FeatureTap teacherNeck;
-    private readonly FeatureTap studentNeck;
-    private readonly FeatureTap? teacherHead;
-    private readonly FeatureTap? studentHead;
-    private readonly ProposalRelay? relay;
-    private readonly ObjectMaskBuilder maskBuilder;
-    private readonly KdWeightSchedule schedule;
-    private readonly int logitsOutput;
+    /// <summary>Name of the preset's neck term (losses <c>neck_object</c>, <c>neck_background</c>).</summary>
+    public const string NeckTermName = "neck";
+
+    /// <summary>Name of the preset's RoI-head term (losses <c>proposal_object</c>, <c>proposal_background</c>).</summary>
+    public const string ProposalTermName = "proposal";
+
+    private const string StepBuffer = "step";
+    private readonly DistillationTerm[] terms;
+    private readonly Tensor step;
+    private readonly string checkFiniteOption;
+    private readonly bool checkFinite;
+    private long stepValue;
     private bool disposed;
 
-    /// <summary>Attaches the taps (and the proposal relay) described by <paramref name="options"/> and freezes the teacher.</summary>
+    /// <summary>DeFeat's recipe: the neck term and, with <see cref="DeFeatDistillerOptions.RoiHeads"/>, the proposal KD term.</summary>
     /// <param name="teacher">The teacher detector; it is frozen (eval, no gradients) once everything else has succeeded.</param>
     /// <param name="student">The student detector; its mode and parameters are not touched.</param>
     /// <param name="options">Paths, adaptation channels, loss weights, mask rule, strides, schedule, RoI heads.</param>
@@ -67,84 +70,113 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     /// as they were (nothing attached, the teacher not frozen).
     /// </exception>
     public DeFeatDistiller(nn.Module teacher, nn.Module student, DeFeatDistillerOptions options)
+        : this(teacher, student, PresetTerms(options), PresetSettings(options), $"{nameof(options)}.{nameof(DeFeatDistillerOptions.CheckFinite)}")
+    {
+        Options = options;
+    }
+
+    /// <summary>A distiller composed of <paramref name="terms"/>, attached in order.</summary>
+    /// <param name="teacher">The teacher detector; it is frozen (eval, no gradients) once everything else has succeeded.</param>
+    /// <param name="student">The student detector; its mode and parameters are not touched.</param>
+    /// <param name="terms">The terms (at least one, unique names, each new: a term serves one distiller); the distiller owns and disposes them.</param>
+    /// <param name="settings">Tap modes and the finiteness check; null = defaults.</param>
+    /// <exception cref="ArgumentNullException">An argument or a term is null.</exception>
+    /// <exception cref="ArgumentException">
+    /// The teacher and the student are the same module; no term; two terms share a name; a term already serves another
+    /// distiller; or a term cannot attach (the message names the option and the model). A constructor that throws leaves
+    /// both models exactly as they were.
+    /// </exception>
+    public DeFeatDistiller(nn.Module teacher, nn.Module student, IEnumerable<DistillationTerm> terms, DistillerSettings? settings = null)
+        : this(teacher, student, Guard.NotNull(terms, nameof(terms)).ToArray(), settings ?? new DistillerSettings(), $"{nameof(settings)}.{nameof(DistillerSettings.CheckFinite)}")
+    {
+    }
+
+    private DeFeatDistiller(nn.Module teacher, nn.Module student, DistillationTerm[] terms, DistillerSettings settings, string checkFiniteOption)
         : base(nameof(DeFeatDistiller))
     {
         Guard.NotNull(teacher, nameof(teacher));
         Guard.NotNull(student, nameof(student));
-        Options = Guard.NotNull(options, nameof(options));
+        this.terms = terms;
+        this.checkFiniteOption = checkFiniteOption;
+        checkFinite = settings.CheckFinite;
+        step = torch.zeros(Array.Empty<long>(), ScalarType.Int64);
         if (ReferenceEquals(teacher, student))
         {
+            DisposeTerms();
             throw new ArgumentException(
                 $"{nameof(teacher)} and {nameof(student)} are the same {TypeNames.Of(teacher.GetType())} instance; the teacher is frozen, so "
                 + "the student would never train. Pass two models (e.g. load the teacher's weights into a second instance).",
                 nameof(student));
         }
 
-        if ((options.StudentChannels is null) != (options.TeacherChannels is null))
-        {
-            throw new ArgumentException(
-                $"{nameof(options)}.{nameof(options.StudentChannels)} and {nameof(options.TeacherChannels)} must both be given (adaptation layers) or both be null.",
-                nameof(options));
-        }
-
-        if (options.RoiHeads is { } roiHeads)
-        {
-            ArgumentOutOfRangeException.ThrowIfNegative(roiHeads.LogitsOutput, $"{nameof(options)}.{nameof(options.RoiHeads)}.{nameof(roiHeads.LogitsOutput)}");
-            Guard.NotNull(roiHeads.Adapter, $"{nameof(options)}.{nameof(options.RoiHeads)}.{nameof(roiHeads.Adapter)}");
-            logitsOutput = roiHeads.LogitsOutput;
-        }
-
-        maskBuilder = options.MaskBuilder ?? new DeFeatMaskBuilder();
-        schedule = options.Schedule ?? new ConstantSchedule();
-        var adapters = options.StudentChannels is null ? null : new FeatureAdapters(options.StudentChannels, options.TeacherChannels!);
-        featureLoss = new DecoupledFeatureLoss(options.FeatureLoss, adapters);
-        proposalLoss = new DecoupledProposalKdLoss(options.ProposalLoss);
+        ValidateTerms(terms);
+        var models = new TermModels(teacher, student, settings.TeacherTapMode, settings.StudentTapMode);
+        var attached = new List<DistillationTerm>();
         try
         {
-            teacherNeck = Attach(new FeatureTap(teacher, options.TeacherNeckPath, options.TeacherTapMode, null, Site(nameof(options.TeacherNeckPath), "teacher")));
-            studentNeck = Attach(new FeatureTap(student, options.StudentNeckPath, options.StudentTapMode, null, Site(nameof(options.StudentNeckPath), "student")));
-            if (options.RoiHeads is { } heads)
+            foreach (var term in terms)
             {
-                var teacherSite = Site($"{nameof(options.RoiHeads)}.{nameof(heads.TeacherHeadPath)}", "teacher");
-                var studentSite = Site($"{nameof(options.RoiHeads)}.{nameof(heads.StudentHeadPath)}", "student");
-                teacherHead = Attach(new FeatureTap(teacher, heads.TeacherHeadPath, options.TeacherTapMode, heads.OutputSelector, teacherSite));
-                studentHead = Attach(new FeatureTap(student, heads.StudentHeadPath, options.StudentTapMode, heads.OutputSelector, studentSite));
-                var teacherEnd = new RoiHeadEndpoint(teacher, heads.TeacherHeadPath, heads.Adapter, options.TeacherTapMode);
-                var studentEnd = new RoiHeadEndpoint(student, heads.StudentHeadPath, heads.StudentAdapter ?? heads.Adapter, options.StudentTapMode);
-                relay = Attach(heads.Sampling == ProposalSampling.Teacher
-                    ? new ProposalRelay(teacherEnd, studentEnd, teacherSite, studentSite)
-                    : new ProposalRelay(studentEnd, teacherEnd, studentSite, teacherSite));
+                term.AttachTo(models);
+                attached.Add(term);
             }
 
             Teacher = new FrozenTeacher(teacher);
         }
         catch
         {
-            DisposeAttachments();
-            featureLoss.Dispose();
-            proposalLoss.Dispose();
+            foreach (var term in attached)
+            {
+                term.Detach();
+            }
+
+            if (!terms.Any(term => term.IsAttached && !attached.Contains(term)))
+            {
+                DisposeTerms();
+            }
+
             throw;
         }
 
-        RegisterComponents();
+        foreach (var term in terms)
+        {
+            register_module(term.Name, term);
+        }
+
+        register_buffer(StepBuffer, step);
     }
 
-    /// <summary>The options the distiller was built with.</summary>
-    public DeFeatDistillerOptions Options { get; }
+    /// <summary>The preset's options, or null for a distiller built from terms.</summary>
+    public DeFeatDistillerOptions? Options { get; }
+
+    /// <summary>The terms, in the order they are computed and their losses listed.</summary>
+    public IReadOnlyList<DistillationTerm> Terms => terms;
 
     /// <summary>The frozen teacher: run its forward through <see cref="FrozenTeacher.Run{TResult}"/> each step.</summary>
-    public FrozenTeacher Teacher { get; }
+    public FrozenTeacher Teacher { get; } = null!;
 
-    /// <summary>The adaptation layers (registered under this module, trained with the student), or null without adaptation.</summary>
-    public FeatureAdapters? Adapters => featureLoss.Adapters;
+    /// <summary>The preset's neck adaptation layers (the <c>neck</c> term's), or null without adaptation or without a <c>neck</c> feature term.</summary>
+    public FeatureAdapters? Adapters => terms.OfType<FeatureTerm>().FirstOrDefault(term => term.Name == NeckTermName)?.Adapters;
 
     /// <summary>
-    /// The step the schedule is evaluated at, starting at 0 and advanced by one per call; set it to resume training
-    /// or to count epochs instead of iterations.
+    /// The step the schedules are evaluated at, starting at 0 and advanced by one per call; it is the buffer <c>step</c>
+    /// of <c>state_dict()</c>, so <c>save</c>/<c>load</c> restore it. Set it to resume from elsewhere or to count epochs
+    /// instead of iterations (≥ 0).
     /// </summary>
-    public long Step { get; set; }
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public long Step
+    {
+        get => stepValue;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            stepValue = value;
+            using var scalar = value.ToScalar();
+            using var noGrad = torch.no_grad();
+            step.fill_(scalar);
+        }
+    }
 
-    /// <summary>Computes the DeFeat losses of the current step from what the taps recorded in the two forwards.</summary>
+    /// <summary>Computes the losses of the current step from what the taps recorded in the two forwards.</summary>
     /// <param name="gtBoxes">One [N_i, 4] (x1, y1, x2, y2) floating-point tensor of GT boxes per image, in input pixels.</param>
     /// <param name="imageSize">The input batch's (padded) size in pixels; used to derive the strides when none are given.</param>
     /// <returns>The weighted named losses of this step.</returns>
@@ -164,26 +196,123 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         }
         finally
         {
-            teacherNeck.Clear();
-            studentNeck.Clear();
-            teacherHead?.Clear();
-            studentHead?.Clear();
-            relay?.Clear();
+            foreach (var term in terms)
+            {
+                term.Clear();
+            }
         }
+    }
+
+    /// <summary>
+    /// Suspends every tap and proposal relay until the returned handle is disposed: the models then run exactly as
+    /// written, nothing is recorded and no proposals are substituted. Use it to evaluate the student (or run either
+    /// model) in the middle of training, e.g. <c>using (distiller.Suspend()) { Validate(student); }</c>: without it a
+    /// student whose RoI head receives the teacher's proposals would wait for proposals the teacher never sampled.
+    /// </summary>
+    /// <returns>A handle that resumes the taps and relays when disposed; what they recorded before is forgotten.</returns>
+    /// <exception cref="ObjectDisposedException">The distiller was disposed.</exception>
+    public IDisposable Suspend()
+    {
+        Guard.NotDisposed(disposed, nameof(DeFeatDistiller));
+        foreach (var term in terms)
+        {
+            term.Clear();
+            term.SetSuspended(true);
+        }
+
+        return new Resumption(this);
+    }
+
+    /// <inheritdoc />
+    public override (IList<string>, IList<string>) load_state_dict(Dictionary<string, Tensor> source, bool strict = true, IList<string>? skip = null)
+    {
+        var result = base.load_state_dict(source, strict, skip);
+        SyncStep();
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override nn.Module load(BinaryReader reader, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
+    {
+        var result = base.load(reader, strict, skip, loadedParameters);
+        SyncStep();
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override nn.Module load(string location, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
+    {
+        var result = base.load(location, strict, skip, loadedParameters);
+        SyncStep();
+        return result;
     }
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && !disposed)
         {
             disposed = true;
-            DisposeAttachments();
-            featureLoss.Dispose();
-            proposalLoss.Dispose();
+            DisposeTerms();
         }
 
         base.Dispose(disposing);
+    }
+
+    private static DistillationTerm[] PresetTerms(DeFeatDistillerOptions options)
+    {
+        Guard.NotNull(options, nameof(options));
+        Guard.NotNull(options.TeacherNeckPath, $"{nameof(options)}.{nameof(options.TeacherNeckPath)}");
+        Guard.NotNull(options.StudentNeckPath, $"{nameof(options)}.{nameof(options.StudentNeckPath)}");
+        if ((options.StudentChannels is null) != (options.TeacherChannels is null))
+        {
+            throw new ArgumentException(
+                $"{nameof(options)}.{nameof(options.StudentChannels)} and {nameof(options.TeacherChannels)} must both be given (adaptation layers) or both be null.",
+                nameof(options));
+        }
+
+        var proposal = options.RoiHeads is { } heads
+            ? new RoiHeadKdTerm(
+                new RoiHeadKdTermOptions { Name = ProposalTermName, Heads = heads, Loss = options.ProposalLoss, Schedule = options.Schedule },
+                $"{nameof(options)}.{nameof(options.RoiHeads)}")
+            : null;
+        var adapters = options.StudentChannels is null ? null : new FeatureAdapters(options.StudentChannels, options.TeacherChannels!);
+        var neck = new FeatureTerm(
+            new FeatureTermOptions
+            {
+                Name = NeckTermName,
+                TeacherPath = options.TeacherNeckPath,
+                StudentPath = options.StudentNeckPath,
+                Loss = new DecoupledFeatureTermLoss(options.FeatureLoss),
+                Adapters = adapters,
+                MaskBuilder = options.MaskBuilder,
+                Strides = options.Strides,
+                Schedule = options.Schedule,
+            },
+            $"{nameof(options)}.{nameof(options.TeacherNeckPath)}",
+            $"{nameof(options)}.{nameof(options.StudentNeckPath)}",
+            "neck");
+        return proposal is null ? [neck] : [neck, proposal];
+    }
+
+    private static DistillerSettings PresetSettings(DeFeatDistillerOptions options)
+        => new() { TeacherTapMode = options.TeacherTapMode, StudentTapMode = options.StudentTapMode, CheckFinite = options.CheckFinite };
+
+    private static void ValidateTerms(IReadOnlyList<DistillationTerm> terms)
+    {
+        if (terms.Count == 0)
+        {
+            throw new ArgumentException("A distiller needs at least one term.", nameof(terms));
+        }
+
+        for (var index = 0; index < terms.Count; index++)
+        {
+            var term = Guard.NotNull(terms[index], $"{nameof(terms)}[{index}]");
+            if (terms.Take(index).Any(earlier => earlier.Name == term.Name))
+            {
+                throw new ArgumentException($"{nameof(terms)}[{index}] is named '{term.Name}' like an earlier term; term names must be unique.", nameof(terms));
+            }
+        }
     }
 
     private DistillationLosses Compute(IReadOnlyList<Tensor> gtBoxes, ImageSize imageSize)
@@ -191,121 +320,80 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         Guard.Positive(imageSize.Height, $"{nameof(imageSize)}.{nameof(ImageSize.Height)}");
         Guard.Positive(imageSize.Width, $"{nameof(imageSize)}.{nameof(ImageSize.Width)}");
         Guard.NotNull(gtBoxes, nameof(gtBoxes));
-        var teacherFeatures = NeckOutput(teacherNeck, $"options.{nameof(Options.TeacherNeckPath)}", "teacher");
-        var studentFeatures = NeckOutput(studentNeck, $"options.{nameof(Options.StudentNeckPath)}", "student");
-        if (studentFeatures.Count != teacherFeatures.Count)
-        {
-            throw new ArgumentException(
-                $"The teacher's neck (options.{nameof(Options.TeacherNeckPath)} '{teacherNeck.Path}') returned {teacherFeatures.Count} level(s) and "
-                + $"the student's (options.{nameof(Options.StudentNeckPath)} '{studentNeck.Path}') {studentFeatures.Count}; both must return the same levels.",
-                nameof(Options));
-        }
-
-        var batch = teacherFeatures[0].shape[0];
-        if (gtBoxes.Count != batch)
-        {
-            throw new ArgumentException(
-                $"{nameof(gtBoxes)} must hold one [N_i, 4] tensor per image of the batch the necks saw ({batch} images); got {gtBoxes.Count}.",
-                nameof(gtBoxes));
-        }
-
-        var sizes = teacherFeatures.Select(feature => new FeatureMapSize((int)feature.shape[^2], (int)feature.shape[^1])).ToArray();
-        var strides = Options.Strides ?? sizes.Select(size => (double)imageSize.Height / size.Height).ToArray();
-        ImageSizeCheck.ThrowIfInconsistent(imageSize, sizes, Options.Strides);
-        var weight = schedule.WeightAt(Step);
+        var termStep = new TermStep(gtBoxes, imageSize);
+        var parts = new List<NamedLoss>();
+        var levels = new List<NamedLoss>();
+        var weights = new Dictionary<string, double>();
+        Tensor? total = null;
 
         using var scope = torch.NewDisposeScope();
-        using var scheduleWeight = weight.ToScalar();
-        var masks = maskBuilder.Build(gtBoxes, sizes, strides)
-            .Select((mask, level) => mask.to(teacherFeatures[level].device))
-            .ToArray();
-        var neck = featureLoss.call(studentFeatures, teacherFeatures, masks);
-        var neckObject = neck.Object * scheduleWeight;
-        var neckBackground = neck.Background * scheduleWeight;
-        var total = neckObject.add(neckBackground, HookScalars.One);
-        Tensor? proposalObject = null;
-        Tensor? proposalBackground = null;
-        (Tensor Teacher, Tensor Student)? logits = null;
-        if (relay is not null)
+        foreach (var term in terms)
         {
-            var proposals = relay.Proposals;
-            if (!relay.Delivered)
+            var termLosses = new TermLosses();
+            term.Compute(termStep, termLosses);
+            var weight = term.Weight * term.Schedule.WeightAt(Step);
+            weights[term.Name] = weight;
+            using var factor = weight.ToScalar();
+            foreach (var (part, value, byLevel) in termLosses.Parts)
             {
-                throw new InvalidOperationException(
-                    $"The proposals of '{relay.SourceEndpoint.HeadPath}' never reached '{relay.TargetEndpoint.HeadPath}' this step: run "
-                    + "the model that samples the proposals first, then the other one, before calling the distiller.");
-            }
+                var name = part.Length == 0 ? term.Name : $"{term.Name}_{part}";
+                if (parts.Any(earlier => earlier.Name == name))
+                {
+                    throw new InvalidOperationException($"The term '{term.Name}' returned the loss '{name}' twice (or like an earlier term); part names must be unique.");
+                }
 
-            logits = (Logits(teacherHead!), Logits(studentHead!));
-            var proposal = proposalLoss.call(logits.Value.Student, logits.Value.Teacher, proposals.Labels);
-            proposalObject = (proposal.Object * scheduleWeight).MoveToOuterDisposeScope();
-            proposalBackground = (proposal.Background * scheduleWeight).MoveToOuterDisposeScope();
-            total = total.add(proposalObject, HookScalars.One).add(proposalBackground, HookScalars.One);
+                var weighted = value * factor;
+                total = total is null ? weighted.alias() : total.add(weighted, HookScalars.One);
+                parts.Add(new NamedLoss(name, weighted));
+                for (var level = 0; level < byLevel.Count; level++)
+                {
+                    levels.Add(new NamedLoss($"{name}[{term.LevelPosition(level)}]", byLevel[level] * factor));
+                }
+            }
         }
 
         var result = new DistillationLosses(
-            neckObject.MoveToOuterDisposeScope(),
-            neckBackground.MoveToOuterDisposeScope(),
-            proposalObject,
-            proposalBackground,
-            total.MoveToOuterDisposeScope(),
-            weight);
-        if (Options.CheckFinite)
+            [.. parts.Select(part => part with { Value = part.Value.MoveToOuterDisposeScope() })],
+            total!.MoveToOuterDisposeScope(),
+            [.. levels.Select(level => level with { Value = level.Value.MoveToOuterDisposeScope() })],
+            weights);
+        if (checkFinite)
         {
-            NonFiniteDiagnosis.ThrowIfNotFinite(result, teacherFeatures, studentFeatures, masks, featureLoss.Adapters, logits, Options);
+            NonFiniteDiagnosis.ThrowIfNotFinite(result, terms, checkFiniteOption);
         }
 
-        Step++;
+        Step = stepValue + 1;
         return result;
     }
 
-    /// <summary>A neck's recorded maps, checked to be [B, C, H, W] with the path and the model in the message.</summary>
-    private static IReadOnlyList<Tensor> NeckOutput(FeatureTap tap, string option, string model)
+    /// <summary>Resumes the terms of a suspended distiller (once).</summary>
+    private sealed class Resumption(DeFeatDistiller distiller) : IDisposable
     {
-        var features = tap.Features;
-        for (var level = 0; level < features.Count; level++)
+        private bool done;
+
+        public void Dispose()
         {
-            if (Guard.Alive(features[level], $"{option} '{tap.Path}' ({model}) output {level}").dim() != 4)
+            if (done || distiller.disposed)
             {
-                throw new ArgumentException(
-                    $"{option} '{tap.Path}' ({model}) returned {features.Count} tensor(s) and tensor {level} has shape "
-                    + $"{Guard.Shape(features[level])}; a neck must return one [B, C, H, W] map per level. Is '{tap.Path}' the neck?",
-                    option);
+                return;
+            }
+
+            done = true;
+            foreach (var term in distiller.terms)
+            {
+                term.Clear();
+                term.SetSuspended(false);
             }
         }
-
-        return features.Count > 0
-            ? features
-            : throw new ArgumentException($"{option} '{tap.Path}' ({model}) returned no tensor; a neck must return one [B, C, H, W] map per level.", option);
     }
 
-    private Tensor Logits(FeatureTap head)
-    {
-        var outputs = head.Features;
-        return logitsOutput < outputs.Count
-            ? outputs[logitsOutput]
-            : throw new ArgumentException(
-                $"{nameof(RoiHeadDistillationOptions.LogitsOutput)} is {logitsOutput}, but the RoI head at '{head.Path}' returned "
-                + $"{outputs.Count} tensor(s).",
-                nameof(RoiHeadDistillationOptions.LogitsOutput));
-    }
+    private void SyncStep() => stepValue = step.item<long>();
 
-    private static TapSite Site(string option, string model) => new($"options.{option}", model);
-
-    private T Attach<T>(T attachment)
-        where T : IDisposable
+    private void DisposeTerms()
     {
-        attachments.Add(attachment);
-        return attachment;
-    }
-
-    private void DisposeAttachments()
-    {
-        foreach (var attachment in attachments)
+        foreach (var term in terms)
         {
-            attachment.Dispose();
+            term.Dispose();
         }
-
-        attachments.Clear();
     }
 }

@@ -1,4 +1,5 @@
 using DeFeat.Hooks.Recording;
+using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Schedules;
 using DeFeat.Losses.Features;
 using DeFeat.Losses.Masks;

@@ -3,54 +3,60 @@ using static TorchSharp.torch;
 namespace DeFeat.Hooks.Distillation;
 
 /// <summary>
-/// The DeFeat losses of one training step, each already multiplied by its λ/β weight and by the schedule's weight of
-/// the step: 0-D float32 tensors (float64 for float64 features or logits) with a gradient path to the student and the
-/// adaptation layers. Add <see cref="Total"/> to the detector's own loss.
+/// The distillation losses of one training step: every term's parts by name (<c>{term}_{part}</c>, e.g.
+/// <c>neck_object</c>, <c>neck_background</c>, <c>proposal_object</c>, <c>backbone_background</c>), each already multiplied
+/// by its λ/β, the term's weight and the schedule's weight of the step; their sum <see cref="Total"/>; and, for
+/// diagnostics, each level's share of the level-wise parts (<see cref="Levels"/>). All are 0-D float32 tensors (float64
+/// for float64 inputs) with a gradient path to the student and the adaptation layers. Add <see cref="Total"/> to the
+/// detector's own loss.
 /// </summary>
-/// <param name="NeckObject"><c>neck_object</c>: the object-region neck-feature term.</param>
-/// <param name="NeckBackground"><c>neck_background</c>: the background neck-feature term.</param>
-/// <param name="ProposalObject"><c>proposal_object</c>: the positive-proposal KD term; null without RoI-head distillation.</param>
-/// <param name="ProposalBackground"><c>proposal_background</c>: the background-proposal KD term; null without RoI-head distillation.</param>
-/// <param name="Total">The sum of the terms above.</param>
-/// <param name="Weight">The schedule's weight applied at this step.</param>
-public sealed record DistillationLosses(
-    Tensor NeckObject,
-    Tensor NeckBackground,
-    Tensor? ProposalObject,
-    Tensor? ProposalBackground,
-    Tensor Total,
-    double Weight)
+/// <remarks>Immutable: <see cref="Total"/> is computed from the parts when the result is made, so it cannot go stale.</remarks>
+public sealed class DistillationLosses
 {
-    /// <summary>Name of <see cref="NeckObject"/> in <see cref="ToDictionary"/>.</summary>
-    public const string NeckObjectName = "neck_object";
+    private readonly Dictionary<string, Tensor> byName;
 
-    /// <summary>Name of <see cref="NeckBackground"/> in <see cref="ToDictionary"/>.</summary>
-    public const string NeckBackgroundName = "neck_background";
+    internal DistillationLosses(IReadOnlyList<NamedLoss> parts, Tensor total, IReadOnlyList<NamedLoss> levels, IReadOnlyDictionary<string, double> weights)
+    {
+        Parts = parts;
+        Total = total;
+        Levels = levels;
+        Weights = weights;
+        byName = parts.ToDictionary(part => part.Name, part => part.Value);
+    }
 
-    /// <summary>Name of <see cref="ProposalObject"/> in <see cref="ToDictionary"/>.</summary>
-    public const string ProposalObjectName = "proposal_object";
+    /// <summary>The terms' parts in term order (a term's parts in the order its loss returns them); they sum to <see cref="Total"/>.</summary>
+    public IReadOnlyList<NamedLoss> Parts { get; }
 
-    /// <summary>Name of <see cref="ProposalBackground"/> in <see cref="ToDictionary"/>.</summary>
-    public const string ProposalBackgroundName = "proposal_background";
-
-    /// <summary>Name of <see cref="Total"/> in <see cref="ToDictionary"/>.</summary>
-    public const string TotalName = "total";
+    /// <summary>The sum of <see cref="Parts"/>, a 0-D tensor: add it to the detector's own loss.</summary>
+    public Tensor Total { get; }
 
     /// <summary>
-    /// The terms by name (<c>neck_object</c>, <c>neck_background</c>, then <c>proposal_object</c> and
-    /// <c>proposal_background</c> when present, and <c>total</c>), for logging or for summing into a loss dictionary.
+    /// Each level's share of the level-wise parts, named <c>{term}_{part}[{level}]</c> (e.g. <c>neck_background[0]</c>, the
+    /// finest FPN level; for a term with selected levels, the tap's output position: <c>backbone_object[2]</c>). A part's
+    /// shares sum to it. For logging which level misbehaves; do not add them to the loss.
     /// </summary>
-    /// <returns>A new dictionary of the same tensors (not copies).</returns>
-    public IReadOnlyDictionary<string, Tensor> ToDictionary()
-    {
-        var named = new Dictionary<string, Tensor> { [NeckObjectName] = NeckObject, [NeckBackgroundName] = NeckBackground };
-        if (ProposalObject is not null && ProposalBackground is not null)
-        {
-            named[ProposalObjectName] = ProposalObject;
-            named[ProposalBackgroundName] = ProposalBackground;
-        }
+    public IReadOnlyList<NamedLoss> Levels { get; }
 
-        named[TotalName] = Total;
-        return named;
-    }
+    /// <summary>Each term's weight × schedule weight applied at this step, by term name.</summary>
+    public IReadOnlyDictionary<string, double> Weights { get; }
+
+    /// <summary>The part named <paramref name="name"/> (e.g. <c>neck_object</c>).</summary>
+    /// <param name="name">A part's name, as listed in <see cref="Parts"/>.</param>
+    /// <exception cref="KeyNotFoundException">No part has that name; the message lists the names.</exception>
+    public Tensor this[string name]
+        => byName.TryGetValue(name, out var value)
+            ? value
+            : throw new KeyNotFoundException($"No distillation loss is named '{name}'; this step's losses are {string.Join(", ", byName.Keys)}.");
+
+    /// <summary>Whether a part named <paramref name="name"/> exists this step.</summary>
+    /// <param name="name">A part's name.</param>
+    /// <returns>True when it does.</returns>
+    public bool Contains(string name) => byName.ContainsKey(name);
+
+    /// <summary>
+    /// The parts by name, without <see cref="Total"/> (the values sum to it), for logging or for merging into a
+    /// detector's loss dictionary.
+    /// </summary>
+    /// <returns>A new dictionary of the same tensors (not copies), in <see cref="Parts"/> order.</returns>
+    public IReadOnlyDictionary<string, Tensor> ToDictionary() => Parts.ToDictionary(part => part.Name, part => part.Value);
 }

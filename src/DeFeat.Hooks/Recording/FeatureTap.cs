@@ -55,12 +55,12 @@ public sealed class FeatureTap : IDisposable
     {
     }
 
-    internal FeatureTap(nn.Module model, string path, TapMode mode, Func<object, IReadOnlyList<Tensor>>? selector, TapSite site)
+    internal FeatureTap(nn.Module model, string path, TapMode mode, Func<object, IReadOnlyList<Tensor>>? selector, TapSite site, bool recordEveryCall = false)
     {
         Guard.NotNull(model, nameof(model));
         var target = ModulePath.Resolve(model, path, site);
         Path = path;
-        recorder = new Recorder(this, selector);
+        recorder = new Recorder(this, selector, recordEveryCall);
         (attachment, Mode) = ModuleInterception.Attach(target, mode, recorder, input: false, output: true, site);
         requestedMode = mode;
     }
@@ -93,6 +93,9 @@ public sealed class FeatureTap : IDisposable
         }
     }
 
+    /// <summary>While true the tap records nothing (see <see cref="Distillation.DeFeatDistiller.Suspend"/>).</summary>
+    internal bool Suspended { get; set; }
+
     /// <summary>Forgets the recorded tensors and frees the tap's aliases of them (the model's own tensors are untouched).</summary>
     public void Clear() => recorder.Captured.Release();
 
@@ -116,7 +119,8 @@ public sealed class FeatureTap : IDisposable
             : $"The feature tap at '{Path}' ({Mode}) recorded nothing since it was attached or last cleared: the model's "
               + "forward has not run yet, or it did not invoke this submodule through the field or item that holds it.";
 
-    private sealed class Recorder(FeatureTap owner, Func<object, IReadOnlyList<Tensor>>? selector) : IModuleInterceptor
+    /// <summary>Records each forward's tensors; with <paramref name="everyCall"/> it appends them to those of earlier calls since the last clear (a head shared by the levels, called once per level).</summary>
+    private sealed class Recorder(FeatureTap owner, Func<object, IReadOnlyList<Tensor>>? selector, bool everyCall) : IModuleInterceptor
     {
         public OwnedTensors Captured { get; } = new();
 
@@ -124,19 +128,32 @@ public sealed class FeatureTap : IDisposable
 
         public void OnOutput(object? result)
         {
+            if (owner.Suspended)
+            {
+                return;
+            }
+
             if (result is null)
             {
                 throw new InvalidOperationException($"The submodule at '{owner.Path}' returned null; a feature tap needs tensors.");
             }
 
-            Captured.Take(selector is null
+            var tensors = selector is null
                 ? TensorOutputs.TryConvert(result) ?? throw new InvalidOperationException(
                     $"The submodule at '{owner.Path}' returns {TypeNames.Of(result.GetType())}, which a feature tap cannot turn into "
                     + "tensors by itself (built in: Tensor, Tensor[], IList<Tensor>, tuples of tensors); pass a selector to the "
                     + "FeatureTap constructor.")
                 : selector(result) ?? throw new InvalidOperationException(
                     $"The selector given for '{owner.Path}' returned null for its output ({TypeNames.Of(result.GetType())}); a selector "
-                    + "must return the output's tensors."));
+                    + "must return the output's tensors.");
+            if (everyCall)
+            {
+                Captured.Append(tensors);
+            }
+            else
+            {
+                Captured.Take(tensors);
+            }
         }
     }
 }

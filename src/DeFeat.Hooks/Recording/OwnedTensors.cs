@@ -24,6 +24,14 @@ internal sealed class OwnedTensors
         return owned;
     }
 
+    /// <summary>Keeps the previous aliases and adds an alias of each of <paramref name="tensors"/> after them.</summary>
+    public IReadOnlyList<Tensor> Append(IEnumerable<Tensor> tensors)
+    {
+        owned = [.. owned, .. tensors.Select(tensor => tensor.alias().DetachFromDisposeScope())];
+        Current = owned;
+        return owned;
+    }
+
     /// <summary>Frees the aliases (the tensors they alias live on as long as their other owners keep them).</summary>
     public void Release()
     {

@@ -1,11 +1,11 @@
-namespace DeFeat.Hooks.Proposals;
+namespace DeFeat.Hooks.RoiHeads;
 
 /// <summary>
 /// Describes where the sampled RoIs and their labels live in an RoI head's forward arguments, so a
 /// <see cref="ProposalRelay"/> can read them from one head and substitute them into another.
-/// <see cref="RoiHeadArgumentAdapter"/> covers heads that take both as forward arguments.
+/// <see cref="RoiHeadArgumentPositions"/> covers heads that take both as forward arguments.
 /// </summary>
-public interface IRoiHeadInputAdapter
+public interface IRoiHeadArgumentMap
 {
     /// <summary>Reads the proposals from the head's forward arguments.</summary>
     /// <param name="arguments">The forward arguments, in order (boxed).</param>

@@ -2,7 +2,7 @@ using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Losses;
 
-namespace DeFeat.Hooks.Proposals;
+namespace DeFeat.Hooks.RoiHeads;
 
 /// <summary>
 /// Delivers the proposals one RoI head was given to another: a forward pre-hook on the source head reads its sampled
@@ -43,13 +43,13 @@ public sealed class ProposalRelay : IDisposable
     {
         Guard.NotNull(source, nameof(source));
         Guard.NotNull(target, nameof(target));
-        Guard.NotNull(source.Adapter, $"{nameof(source)}.{nameof(RoiHeadEndpoint.Adapter)}");
-        Guard.NotNull(target.Adapter, $"{nameof(target)}.{nameof(RoiHeadEndpoint.Adapter)}");
+        Guard.NotNull(source.Arguments, $"{nameof(source)}.{nameof(RoiHeadEndpoint.Arguments)}");
+        Guard.NotNull(target.Arguments, $"{nameof(target)}.{nameof(RoiHeadEndpoint.Arguments)}");
         var sourceHead = ModulePath.Resolve(source.Model, source.HeadPath, sourceSite);
         var targetHead = ModulePath.Resolve(target.Model, target.HeadPath, targetSite);
         SourceEndpoint = source;
         TargetEndpoint = target;
-        this.source = new Source(source.Adapter);
+        this.source = new Source(source.Arguments);
         sourceAttachment = ModuleInterception.Attach(sourceHead, source.Mode, this.source, input: true, output: false, sourceSite).Attachment;
         try
         {
@@ -102,15 +102,29 @@ public sealed class ProposalRelay : IDisposable
            + $"(teacher-sampled proposals: the teacher first). If it did run, its parent invokes the head with .forward(...), "
            + "which TorchSharp runs without hooks: use TapMode.Auto (the default) for that endpoint or call the head with .call(...).";
 
-    private sealed class Source(IRoiHeadInputAdapter adapter) : IModuleInterceptor
+    /// <summary>While true the relay neither reads nor substitutes proposals: both heads run as written (see <see cref="Distillation.DeFeatDistiller.Suspend"/>).</summary>
+    internal bool Suspended
+    {
+        get => source.Suspended;
+        set => source.Suspended = value;
+    }
+
+    private sealed class Source(IRoiHeadArgumentMap map) : IModuleInterceptor
     {
         private readonly OwnedTensors owned = new();
+
+        public bool Suspended { get; set; }
 
         public SampledProposals? Proposals { get; private set; }
 
         public object?[]? OnInput(object?[] arguments)
         {
-            var read = adapter.Read(arguments);
+            if (Suspended)
+            {
+                return null;
+            }
+
+            var read = map.Read(arguments);
             var taken = owned.Take([read.Rois, read.Labels]);
             Proposals = new SampledProposals(taken[0], taken[1]);
             return null;
@@ -131,16 +145,21 @@ public sealed class ProposalRelay : IDisposable
     {
         public object?[]? OnInput(object?[] arguments)
         {
+            if (relay.Suspended)
+            {
+                return null;
+            }
+
             var proposals = relay.source.Proposals ?? throw new InvalidOperationException(relay.NotRunMessage("deliver"));
 
             // Fresh aliases in the current dispose scope: the target owns them like any tensor of its forward, so a
             // head that keeps or returns its inputs is not left with the relay's aliases, which Clear frees.
-            var adapter = relay.TargetEndpoint.Adapter;
-            var replaced = adapter.Replace(arguments, new SampledProposals(proposals.Rois.alias(), proposals.Labels.alias()));
+            var map = relay.TargetEndpoint.Arguments;
+            var replaced = map.Replace(arguments, new SampledProposals(proposals.Rois.alias(), proposals.Labels.alias()));
             if (replaced is null || replaced.Length != arguments.Length)
             {
                 throw new InvalidOperationException(
-                    $"{adapter.GetType().Name}.Replace returned {(replaced is null ? "null" : $"{replaced.Length} argument(s)")} for the RoI head "
+                    $"{map.GetType().Name}.Replace returned {(replaced is null ? "null" : $"{replaced.Length} argument(s)")} for the RoI head "
                     + $"'{relay.TargetEndpoint.HeadPath}', which takes {arguments.Length}: it must return all of the head's forward arguments "
                     + "with the RoIs and labels replaced.");
             }

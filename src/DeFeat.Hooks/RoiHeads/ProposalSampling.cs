@@ -1,4 +1,4 @@
-namespace DeFeat.Hooks.Proposals;
+namespace DeFeat.Hooks.RoiHeads;
 
 /// <summary>Whose sampler picks the proposals both RoI heads are compared on.</summary>
 public enum ProposalSampling

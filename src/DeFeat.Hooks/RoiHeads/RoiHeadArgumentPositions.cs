@@ -1,19 +1,19 @@
 using static TorchSharp.torch;
 
-namespace DeFeat.Hooks.Proposals;
+namespace DeFeat.Hooks.RoiHeads;
 
 /// <summary>
-/// The <see cref="IRoiHeadInputAdapter"/> for an RoI head whose forward takes the RoIs and the labels as two of its
+/// The <see cref="IRoiHeadArgumentMap"/> for an RoI head whose forward takes the RoIs and the labels as two of its
 /// arguments (e.g. <c>forward(Tensor[] features, Tensor rois, Tensor labels)</c>: RoIs at 1, labels at 2).
 /// </summary>
-public sealed class RoiHeadArgumentAdapter : IRoiHeadInputAdapter
+public sealed class RoiHeadArgumentPositions : IRoiHeadArgumentMap
 {
-    /// <summary>Creates the adapter.</summary>
+    /// <summary>Creates the map.</summary>
     /// <param name="roisArgument">0-based position of the RoIs tensor among the forward arguments.</param>
     /// <param name="labelsArgument">0-based position of the [R] int64 labels tensor among the forward arguments.</param>
     /// <exception cref="ArgumentOutOfRangeException">A position is negative.</exception>
     /// <exception cref="ArgumentException">Both positions are the same.</exception>
-    public RoiHeadArgumentAdapter(int roisArgument, int labelsArgument)
+    public RoiHeadArgumentPositions(int roisArgument, int labelsArgument)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(roisArgument);
         ArgumentOutOfRangeException.ThrowIfNegative(labelsArgument);

@@ -1,11 +1,11 @@
-using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.RoiHeads;
 using static TorchSharp.torch;
 
-namespace DeFeat.Hooks.Distillation;
+namespace DeFeat.Hooks.RoiHeads;
 
 /// <summary>
 /// Where the teacher's and the student's RoI heads are and how to read them, for DeFeat's decoupled proposal
-/// classification KD in <see cref="DeFeatDistiller"/>.
+/// classification KD in <see cref="Distillation.DeFeatDistiller"/>.
 /// </summary>
 public sealed record RoiHeadDistillationOptions
 {
@@ -15,11 +15,11 @@ public sealed record RoiHeadDistillationOptions
     /// <summary>Dotted path of the student's RoI head.</summary>
     public required string StudentHeadPath { get; init; }
 
-    /// <summary>Where the RoIs and labels live in the teacher head's forward arguments (and the student's, unless <see cref="StudentAdapter"/> is set).</summary>
-    public required IRoiHeadInputAdapter Adapter { get; init; }
+    /// <summary>Where the RoIs and labels live in the teacher head's forward arguments (and the student's, unless <see cref="StudentArguments"/> is set).</summary>
+    public required IRoiHeadArgumentMap Arguments { get; init; }
 
-    /// <summary>Where the RoIs and labels live in the student head's arguments; null = <see cref="Adapter"/>.</summary>
-    public IRoiHeadInputAdapter? StudentAdapter { get; init; }
+    /// <summary>Where the RoIs and labels live in the student head's arguments; null = <see cref="Arguments"/>.</summary>
+    public IRoiHeadArgumentMap? StudentArguments { get; init; }
 
     /// <summary>Whose sampler picks the compared proposals; default <see cref="ProposalSampling.Teacher"/> (DeFeat's).</summary>
     public ProposalSampling Sampling { get; init; } = ProposalSampling.Teacher;

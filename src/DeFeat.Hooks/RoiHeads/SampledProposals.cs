@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace DeFeat.Hooks.Proposals;
+namespace DeFeat.Hooks.RoiHeads;
 
 /// <summary>The proposals one RoI head was given in a step, as its sampler produced them.</summary>
 /// <param name="Rois">

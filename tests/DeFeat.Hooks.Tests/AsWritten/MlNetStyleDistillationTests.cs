@@ -1,5 +1,5 @@
 using DeFeat.Hooks.Distillation;
-using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Tests.Support;
 using DeFeat.Hooks.Tests.Toys;
@@ -41,7 +41,7 @@ public class MlNetStyleDistillationTests
         TeacherChannels = [2 * TeacherWidth, 2 * TeacherWidth, 2 * TeacherWidth],
         MaskBuilder = new Losses.Masks.DeFeatMaskBuilder { CanonicalSize = 56.0 * 32 / 800 },
         RoiHeads = twoStage
-            ? new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Adapter = new RoiHeadArgumentAdapter(1, 2) }
+            ? new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) }
             : null,
     };
 
@@ -96,7 +96,7 @@ public class MlNetStyleDistillationTests
             optimizer.zero_grad();
             var total = detectionLoss + kd.Total;
             total.backward();
-            nonFinite += total.isfinite().item<bool>() && kd.NeckBackground.item<float>() > 0 ? 0 : 1;
+            nonFinite += total.isfinite().item<bool>() && kd["neck_background"].item<float>() > 0 ? 0 : 1;
             if (checkGradients)
             {
                 studentNeck.parameters().Should().OnlyContain(parameter => !ReferenceEquals(parameter.grad, null));

@@ -1,5 +1,5 @@
 using DeFeat.Hooks.Distillation;
-using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Schedules;
 using DeFeat.Hooks.Tests.Support;
@@ -36,7 +36,7 @@ public class DeFeatDistillerTests
         {
             TeacherHeadPath = "roi_head",
             StudentHeadPath = "roi_head",
-            Adapter = new RoiHeadArgumentAdapter(1, 2),
+            Arguments = new RoiHeadArgumentPositions(1, 2),
             Sampling = sampling,
         },
     };
@@ -74,16 +74,16 @@ public class DeFeatDistillerTests
         var proposal = new DecoupledProposalKdLoss().call(student.RoiHead.LastLogits!, teacher.RoiHead.LastLogits!, sampler.RoiHead.LastLabels!);
         const double weight = 0.7; // linear decay 1 − 3/10
 
-        kd.Weight.Should().BeApproximately(weight, 1e-12);
-        Value(kd.NeckObject).Should().BeApproximately(weight * Value(neck.Object), 1e-6);
-        Value(kd.NeckBackground).Should().BeApproximately(weight * Value(neck.Background), 1e-6);
-        Value(kd.ProposalObject!).Should().BeApproximately(weight * Value(proposal.Object), 1e-6);
-        Value(kd.ProposalBackground!).Should().BeApproximately(weight * Value(proposal.Background), 1e-6);
+        kd.Weights.Should().Equal(new Dictionary<string, double> { ["neck"] = weight, ["proposal"] = weight });
+        Value(kd["neck_object"]).Should().BeApproximately(weight * Value(neck.Object), 1e-6);
+        Value(kd["neck_background"]).Should().BeApproximately(weight * Value(neck.Background), 1e-6);
+        Value(kd["proposal_object"]).Should().BeApproximately(weight * Value(proposal.Object), 1e-6);
+        Value(kd["proposal_background"]).Should().BeApproximately(weight * Value(proposal.Background), 1e-6);
         Value(kd.Total).Should().BeApproximately(weight * (Value(neck.Total) + Value(proposal.Total)), 1e-5);
         Value(neck.Object).Should().BeGreaterThan(0);
         Value(proposal.Total).Should().BeGreaterThan(0);
         distiller.Step.Should().Be(4);
-        kd.ToDictionary().Keys.Should().Equal("neck_object", "neck_background", "proposal_object", "proposal_background", "total");
+        kd.ToDictionary().Keys.Should().Equal("neck_object", "neck_background", "proposal_object", "proposal_background");
     }
 
     [Theory]
@@ -117,13 +117,13 @@ public class DeFeatDistillerTests
 
         distiller.Adapters.Should().BeNull();
         distiller.parameters().Should().BeEmpty();
-        kd.Weight.Should().Be(1.0);
-        Value(kd.NeckObject).Should().BeApproximately(Value(neck.Object), 1e-6);
-        Value(kd.NeckBackground).Should().BeApproximately(Value(neck.Background), 1e-6);
+        kd.Weights.Should().Equal(new Dictionary<string, double> { ["neck"] = 1.0 });
+        Value(kd["neck_object"]).Should().BeApproximately(Value(neck.Object), 1e-6);
+        Value(kd["neck_background"]).Should().BeApproximately(Value(neck.Background), 1e-6);
         Value(kd.Total).Should().BeApproximately(Value(neck.Total), 1e-6);
-        kd.ProposalObject.Should().BeNull();
-        kd.ProposalBackground.Should().BeNull();
-        kd.ToDictionary().Keys.Should().Equal("neck_object", "neck_background", "total");
+        kd.Contains("proposal_object").Should().BeFalse();
+        kd.Contains("proposal_background").Should().BeFalse();
+        kd.ToDictionary().Keys.Should().Equal("neck_object", "neck_background");
     }
 
     [Fact]

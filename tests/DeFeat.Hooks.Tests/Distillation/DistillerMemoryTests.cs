@@ -1,5 +1,5 @@
 using DeFeat.Hooks.Distillation;
-using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Tests.Toys;
 using DeFeat.Tests.Shared;
@@ -31,7 +31,7 @@ public class DistillerMemoryTests
             StudentChannels = [4, 4],
             TeacherChannels = [8, 8],
             RoiHeads = twoStage
-                ? new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Adapter = new RoiHeadArgumentAdapter(1, 2) }
+                ? new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) }
                 : null,
         });
         var optimizer = torch.optim.SGD(student.parameters().Concat(distiller.parameters()), 0.001);

@@ -1,5 +1,5 @@
 using DeFeat.Hooks.Distillation;
-using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Schedules;
 using DeFeat.Hooks.Tests.Toys;
@@ -153,7 +153,7 @@ public sealed class DistillerMisuseTests : IDisposable
     {
         using var teacher = new TwoStageToy(4, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        var good = new RoiHeadArgumentAdapter(1, 2);
+        var good = new RoiHeadArgumentPositions(1, 2);
         using var relay = new ProposalRelay(
             new RoiHeadEndpoint(teacher, "roi_head", good),
             new RoiHeadEndpoint(student, "roi_head", new BrokenAdapter(good, returnNull)));
@@ -172,7 +172,7 @@ public sealed class DistillerMisuseTests : IDisposable
         protected override double Compute(long step) => weight;
     }
 
-    private sealed class BrokenAdapter(IRoiHeadInputAdapter inner, bool returnNull) : IRoiHeadInputAdapter
+    private sealed class BrokenAdapter(IRoiHeadArgumentMap inner, bool returnNull) : IRoiHeadArgumentMap
     {
         public SampledProposals Read(IReadOnlyList<object?> arguments) => inner.Read(arguments);
 

@@ -1,4 +1,4 @@
-using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Teacher;
 using DeFeat.Hooks.Tests.Support;
@@ -6,12 +6,12 @@ using DeFeat.Hooks.Tests.Toys;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DeFeat.Hooks.Tests.Proposals;
+namespace DeFeat.Hooks.Tests.RoiHeads;
 
 /// <summary>Proposals exist only in the two-stage toy (the one-stage toy has no RoI head).</summary>
 public class ProposalRelayTests
 {
-    private static readonly RoiHeadArgumentAdapter Adapter = new(roisArgument: 1, labelsArgument: 2);
+    private static readonly RoiHeadArgumentPositions Arguments = new(roisArgument: 1, labelsArgument: 2);
 
     [Theory]
     [InlineData(CallStyle.Call, TapMode.Hook)]
@@ -22,7 +22,7 @@ public class ProposalRelayTests
         using var teacher = new TwoStageToy(8, seed: 1, style);
         using var student = new TwoStageToy(4, seed: 2, style);
         var frozen = new FrozenTeacher(teacher);
-        var relay = new ProposalRelay(new RoiHeadEndpoint(teacher, "roi_head", Adapter, mode), new RoiHeadEndpoint(student, "roi_head", Adapter, mode));
+        var relay = new ProposalRelay(new RoiHeadEndpoint(teacher, "roi_head", Arguments, mode), new RoiHeadEndpoint(student, "roi_head", Arguments, mode));
         var images = torch.randn(2, 3, 16, 16);
 
         frozen.Run(() => teacher.call(images));
@@ -46,7 +46,7 @@ public class ProposalRelayTests
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
         var frozen = new FrozenTeacher(teacher);
-        using var relay = new ProposalRelay(new RoiHeadEndpoint(teacher, "roi_head", Adapter), new RoiHeadEndpoint(student, "roi_head", Adapter));
+        using var relay = new ProposalRelay(new RoiHeadEndpoint(teacher, "roi_head", Arguments), new RoiHeadEndpoint(student, "roi_head", Arguments));
         var images = torch.randn(2, 3, 16, 16);
         var (_, studentOwnLabels) = new ToyProposalSampler(2, 6, TwoStageToy.Classes).Sample(2, 16, 16);
 
@@ -68,7 +68,7 @@ public class ProposalRelayTests
         using var teacher = new TwoStageToy(8, seed: 1, style);
         using var student = new TwoStageToy(4, seed: 2, style);
         var frozen = new FrozenTeacher(teacher);
-        using var relay = new ProposalRelay(new RoiHeadEndpoint(student, "roi_head", Adapter, mode), new RoiHeadEndpoint(teacher, "roi_head", Adapter, mode));
+        using var relay = new ProposalRelay(new RoiHeadEndpoint(student, "roi_head", Arguments, mode), new RoiHeadEndpoint(teacher, "roi_head", Arguments, mode));
         var images = torch.randn(2, 3, 16, 16);
 
         student.call(images);
@@ -89,7 +89,7 @@ public class ProposalRelayTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var relay = new ProposalRelay(new RoiHeadEndpoint(teacher, "roi_head", Adapter), new RoiHeadEndpoint(student, "roi_head", Adapter));
+        using var relay = new ProposalRelay(new RoiHeadEndpoint(teacher, "roi_head", Arguments), new RoiHeadEndpoint(student, "roi_head", Arguments));
 
         var run = () => student.call(torch.randn(2, 3, 16, 16));
 
@@ -104,7 +104,7 @@ public class ProposalRelayTests
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
 
-        var attach = () => new ProposalRelay(new RoiHeadEndpoint(teacher, "roihead", Adapter), new RoiHeadEndpoint(student, "roi_head", Adapter));
+        var attach = () => new ProposalRelay(new RoiHeadEndpoint(teacher, "roihead", Arguments), new RoiHeadEndpoint(student, "roi_head", Arguments));
 
         attach.Should().Throw<ArgumentException>().WithMessage("*'roihead'*'roi_head'*");
         ModelsAreHookFree(teacher, student);
@@ -113,9 +113,9 @@ public class ProposalRelayTests
     [Fact]
     public void The_argument_adapter_checks_its_positions()
     {
-        var same = () => new RoiHeadArgumentAdapter(1, 1);
+        var same = () => new RoiHeadArgumentPositions(1, 1);
         same.Should().Throw<ArgumentException>();
-        var read = () => Adapter.Read(["features", null]);
+        var read = () => Arguments.Read(["features", null]);
         read.Should().Throw<ArgumentException>().WithMessage("*argument 1 must be the RoIs tensor*");
     }
 

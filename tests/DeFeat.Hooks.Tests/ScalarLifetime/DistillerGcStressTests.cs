@@ -1,5 +1,5 @@
 using DeFeat.Hooks.Distillation;
-using DeFeat.Hooks.Proposals;
+using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Schedules;
 using DeFeat.Hooks.Tests.Toys;
 using DeFeat.Testing;
@@ -30,7 +30,7 @@ public sealed class DistillerGcStressTests(ITestOutputHelper output)
             StudentChannels = [4, 4],
             TeacherChannels = [8, 8],
             Schedule = new LinearWarmupSchedule(500, weight: 0.5),
-            RoiHeads = new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Adapter = new RoiHeadArgumentAdapter(1, 2) },
+            RoiHeads = new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) },
         });
         var optimizer = optim.SGD(student.parameters().Concat(distiller.parameters()), 0.001);
         var images = randn(2, 3, 8, 8);

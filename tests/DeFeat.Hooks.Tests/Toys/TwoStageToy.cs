@@ -30,7 +30,8 @@ public sealed class TwoStageToy : nn.Module<Tensor, Tensor>
 
     public CallStyle Style { get; }
 
-    public ToyBackbone Backbone => (ToyBackbone)backbone;
+    /// <summary>The original backbone (registered as "backbone"), whatever the field holds now.</summary>
+    public ToyBackbone Backbone => (ToyBackbone)named_children().Single(child => child.name == "backbone").module;
 
     /// <summary>The original neck (registered as "neck"), whatever the field holds now.</summary>
     public ToyFpn Neck => (ToyFpn)named_children().Single(child => child.name == "neck").module;

@@ -1,0 +1,35 @@
+using DeFeat.Losses.Features;
+using static TorchSharp.torch;
+
+namespace DeFeat.Hooks.Terms;
+
+/// <summary>
+/// DeFeat's decoupled feature imitation (<see cref="DecoupledFeatureLoss"/>) as the loss of a <see cref="FeatureTerm"/>:
+/// parts <c>object</c> and <c>background</c> (λ_obj·L_obj and λ_bg·L_bg), each with its per-level shares. Use it for the
+/// neck and for backbone stages (with <see cref="Losses.Masks.BackboneMaskBuilder"/> as the term's mask rule).
+/// </summary>
+public sealed class DecoupledFeatureTermLoss : IFeatureTermLoss
+{
+    /// <summary>Name of the object part.</summary>
+    public const string ObjectPart = "object";
+
+    /// <summary>Name of the background part.</summary>
+    public const string BackgroundPart = "background";
+
+    /// <summary>Creates the loss.</summary>
+    /// <param name="options">λ_obj and λ_bg; null = <see cref="DecoupledFeatureLossOptions.Coco"/> (4 / 16).</param>
+    public DecoupledFeatureTermLoss(DecoupledFeatureLossOptions? options = null) => Loss = new DecoupledFeatureLoss(options);
+
+    /// <summary>The loss module (without adaptation layers: the term applies its own).</summary>
+    public DecoupledFeatureLoss Loss { get; }
+
+    /// <inheritdoc />
+    public bool UsesObjectMasks => true;
+
+    /// <inheritdoc />
+    public IReadOnlyList<LossPart> Compute(IReadOnlyList<Tensor> studentFeatures, IReadOnlyList<Tensor> teacherFeatures, IReadOnlyList<Tensor>? objectMasks)
+    {
+        var loss = Loss.call(studentFeatures, teacherFeatures, objectMasks!);
+        return [new LossPart(ObjectPart, loss.Object, loss.ObjectByLevel), new LossPart(BackgroundPart, loss.Background, loss.BackgroundByLevel)];
+    }
+}

@@ -1,0 +1,161 @@
+using DeFeat.Hooks.Distillation;
+using DeFeat.Hooks.RoiHeads;
+using DeFeat.Hooks.Schedules;
+using DeFeat.Hooks.Terms;
+using DeFeat.Hooks.Tests.Toys;
+using DeFeat.Losses.Adaptation;
+using DeFeat.Losses.Features;
+using TorchSharp;
+using static DeFeat.Hooks.Tests.Support.NaiveTerms;
+using static TorchSharp.torch;
+
+namespace DeFeat.Hooks.Tests.Terms;
+
+/// <summary>The distiller's step in its state, suspension for mid-training evaluation, and the terms' argument checks.</summary>
+public class DistillerStateTests
+{
+    private static readonly ImageSize Size = new(16, 16);
+
+    private static Tensor[] GtBoxes() => [torch.tensor(new float[,] { { 1, 2, 9, 11 } }), torch.zeros(0, 4)];
+
+    private static DeFeatDistillerOptions Options() => new()
+    {
+        TeacherNeckPath = "neck",
+        StudentNeckPath = "neck",
+        StudentChannels = [8, 8],
+        TeacherChannels = [16, 16],
+        Schedule = new LinearDecaySchedule(10),
+        RoiHeads = new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) },
+    };
+
+    private static void Step(DeFeatDistiller distiller, TwoStageToy teacher, TwoStageToy student, Tensor images)
+    {
+        distiller.Teacher.Run(() => teacher.call(images));
+        student.call(images);
+        distiller.call(GtBoxes(), Size);
+    }
+
+    [Fact]
+    public void Save_and_load_restore_the_step_with_the_adaptation_layers()
+    {
+        using var scope = torch.NewDisposeScope();
+        var path = Path.Combine(Path.GetTempPath(), $"distiller-{Guid.NewGuid():N}.bin");
+        var images = torch.randn(2, 3, 16, 16);
+        using (var teacher = new TwoStageToy(8, seed: 1))
+        using (var student = new TwoStageToy(4, seed: 2))
+        using (var distiller = new DeFeatDistiller(teacher, student, Options()))
+        {
+            Step(distiller, teacher, student, images);
+            Step(distiller, teacher, student, images);
+            distiller.Step.Should().Be(2);
+            distiller.state_dict()["step"].item<long>().Should().Be(2);
+            distiller.save(path);
+        }
+
+        using var teacher2 = new TwoStageToy(8, seed: 1);
+        using var student2 = new TwoStageToy(4, seed: 2);
+        using var restored = new DeFeatDistiller(teacher2, student2, Options());
+        restored.Step.Should().Be(0);
+        restored.load(path);
+        File.Delete(path);
+        restored.Step.Should().Be(2);
+        distillerWeight(restored).Should().BeApproximately(0.8, 1e-12, "linear decay 1 − 2/10 at the restored step");
+        restored.Step.Should().Be(3);
+
+        double distillerWeight(DeFeatDistiller distiller)
+        {
+            distiller.Teacher.Run(() => teacher2.call(images));
+            student2.call(images);
+            return distiller.call(GtBoxes(), Size).Weights["neck"];
+        }
+    }
+
+    [Fact]
+    public void A_suspended_distiller_lets_the_student_run_alone_and_resumes_afterwards()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new TwoStageToy(8, seed: 1);
+        using var student = new TwoStageToy(4, seed: 2);
+        using var distiller = new DeFeatDistiller(teacher, student, Options());
+        var images = torch.randn(2, 3, 16, 16);
+
+        var alone = () => student.call(images);
+        alone.Should().Throw<InvalidOperationException>("the student's RoI head waits for the teacher's proposals");
+        using (distiller.Suspend())
+        {
+            alone.Should().NotThrow("the relay substitutes nothing while suspended");
+        }
+
+        Step(distiller, teacher, student, images);
+        distiller.Step.Should().Be(1);
+    }
+
+    [Fact]
+    public void Terms_with_the_same_name_or_no_terms_are_refused_and_leave_the_models_untouched()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new TwoStageToy(8, seed: 1);
+        using var student = new TwoStageToy(4, seed: 2);
+        var neck = () => new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss() });
+
+        var twice = () => new DeFeatDistiller(teacher, student, [neck(), neck()]);
+        twice.Should().Throw<ArgumentException>().WithMessage("terms[1] is named 'neck' like an earlier term*");
+        var none = () => new DeFeatDistiller(teacher, student, Array.Empty<DistillationTerm>());
+        none.Should().Throw<ArgumentException>().WithMessage("A distiller needs at least one term*");
+        var badName = () => new FeatureTerm(new() { Name = "neck loss", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss() });
+        badName.Should().Throw<ArgumentException>().WithMessage("A term's name must*'neck loss'*");
+        teacher.training.Should().BeTrue("a refused distiller does not freeze the teacher");
+        teacher.parameters().Should().OnlyContain(parameter => parameter.requires_grad);
+    }
+
+    [Fact]
+    public void A_pkd_term_is_the_pkd_loss_of_the_recorded_pair()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new TwoStageToy(8, seed: 1);
+        using var student = new TwoStageToy(4, seed: 2);
+        using var distiller = new DeFeatDistiller(teacher, student,
+        [
+            new FeatureTerm(new() { Name = "pkd", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss(), Adapters = new FeatureAdapters([8, 8], [16, 16]) }),
+            new RoiHeadKdTerm(new() { Heads = Options().RoiHeads! }),
+        ]);
+        var images = torch.randn(2, 3, 16, 16);
+        distiller.Teacher.Run(() => teacher.call(images));
+        student.call(images);
+        var kd = distiller.call(GtBoxes(), Size);
+
+        // PKD written out: per channel, standardise over (B, H, W), then ½·mean((ŝ − t̂)²), summed over levels.
+        using var noGrad = torch.no_grad();
+        var adapters = ((FeatureTerm)distiller.Terms[0]).Adapters!;
+        var expected = 0.0;
+        for (var level = 0; level < 2; level++)
+        {
+            var s = Normalised(adapters[level].call(student.Neck.LastOutput[level]));
+            var t = Normalised(teacher.Neck.LastOutput[level]);
+            expected += 0.5 * s.Zip(t, (a, b) => (a - b) * (a - b)).Average();
+        }
+
+        kd.Parts.Select(part => part.Name).Should().Equal("pkd", "proposal_object", "proposal_background");
+        Value(kd["pkd"]).Should().BeApproximately(expected, 1e-4 * expected);
+    }
+
+    /// <summary>Per-channel standardisation over batch and positions ((x − μ) / (σ + ε), σ unbiased, ε = 1e-6), row-major order kept.</summary>
+    private static double[] Normalised(Tensor map)
+    {
+        var values = Values(map);
+        var (batch, channels, cells) = ((int)map.shape[0], (int)map.shape[1], (int)(map.shape[2] * map.shape[3]));
+        var result = new double[values.Length];
+        for (var c = 0; c < channels; c++)
+        {
+            var indices = Enumerable.Range(0, batch).SelectMany(b => Enumerable.Range(0, cells).Select(i => (((b * channels) + c) * cells) + i)).ToArray();
+            var mean = indices.Average(i => values[i]);
+            var deviation = Math.Sqrt(indices.Sum(i => (values[i] - mean) * (values[i] - mean)) / (indices.Length - 1));
+            foreach (var i in indices)
+            {
+                result[i] = (values[i] - mean) / (deviation + 1e-6);
+            }
+        }
+
+        return result;
+    }
+}
