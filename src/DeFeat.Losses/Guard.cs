@@ -7,6 +7,10 @@ namespace DeFeat.Losses;
 /// Argument checks shared by the DeFeat packages. Every failure is an <see cref="ArgumentException"/> (or subclass)
 /// that names the argument and states the expected and the actual value.
 /// </summary>
+/// <remarks>
+/// Shared as source, not through InternalsVisibleTo: DeFeat.Hooks compiles this file too (a linked item in its project
+/// file), so each assembly has its own internal copy.
+/// </remarks>
 internal static class Guard
 {
     public static T NotNull<T>(T? value, string name)
