@@ -9,7 +9,8 @@ namespace DeFeat.Losses.Masks;
 /// h = y2−y1 in pixels, so a sqrt-area below 2c px goes to level 0, 2c–4c px to level 1, 4c–8c px to level 2, and so
 /// on (with c = 56: below 112 px, 112–224 px, 224–448 px, ...).
 /// </summary>
-internal static class DeFeatLevelRule
+/// <remarks>Public so that a custom <see cref="ObjectMaskBuilder"/> can reuse the official level assignment.</remarks>
+public static class DeFeatLevelRule
 {
     /// <summary>The official canonical size, mmdetection's <c>finest_scale</c> (for ~800 px inputs).</summary>
     public const double DefaultCanonicalSize = 56.0;
