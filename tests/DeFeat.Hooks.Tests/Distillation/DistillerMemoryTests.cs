@@ -1,7 +1,11 @@
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Recording;
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Tests.Toys;
+using DeFeat.Losses.Adaptation;
+using DeFeat.Losses.Dense;
+using DeFeat.Losses.Masks;
 using DeFeat.Tests.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -12,17 +16,54 @@ public class DistillerMemoryTests
 {
     private const int Steps = 1000;
 
+    /// <summary>The distillers under test: the DeFeat preset, or the COCO / one-stage recipes built from terms.</summary>
+    public enum Recipe
+    {
+        Preset,
+        Coco,
+        OneStage,
+    }
+
     [Theory]
-    [InlineData(true, TapMode.Hook)]
-    [InlineData(true, TapMode.Wrapper)]
-    [InlineData(false, TapMode.Hook)]
-    public void A_thousand_documented_training_steps_keep_the_live_tensor_count_flat(bool twoStage, TapMode mode)
+    [InlineData(true, TapMode.Hook, Recipe.Preset)]
+    [InlineData(true, TapMode.Wrapper, Recipe.Preset)]
+    [InlineData(false, TapMode.Hook, Recipe.Preset)]
+    [InlineData(true, TapMode.Hook, Recipe.Coco)]
+    [InlineData(false, TapMode.Wrapper, Recipe.OneStage)]
+    public void A_thousand_documented_training_steps_keep_the_live_tensor_count_flat(bool twoStage, TapMode mode, Recipe recipe)
     {
         using var setup = torch.NewDisposeScope();
         var style = mode == TapMode.Wrapper ? CallStyle.Forward : CallStyle.Call;
         nn.Module<Tensor, Tensor> teacher = twoStage ? new TwoStageToy(4, 1, style) : new OneStageToy(4, style);
         nn.Module<Tensor, Tensor> student = twoStage ? new TwoStageToy(2, 2, style) : new OneStageToy(2, style);
-        using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        var roiHeads = new RoiHeadDistillationOptions { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) };
+        var neck = () => new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(), Adapters = new FeatureAdapters([4, 4], [8, 8]) });
+        var settings = new DistillerSettings { TeacherTapMode = mode, StudentTapMode = mode };
+        using var distiller = recipe switch
+        {
+            Recipe.Coco => new DeFeatDistiller(teacher, student,
+            [
+                new FeatureTerm(new()
+                {
+                    Name = "backbone", TeacherPath = "backbone", StudentPath = "backbone", Loss = new DecoupledFeatureTermLoss(),
+                    MaskBuilder = new BackboneMaskBuilder { GridStride = 2 }, Adapters = new FeatureAdapters([2, 4], [4, 8]),
+                }),
+                neck(),
+                new RoiHeadKdTerm(new() { Heads = roiHeads }),
+            ], settings),
+            Recipe.OneStage => new DeFeatDistiller(teacher, student,
+            [
+                neck(),
+                new DenseHeadKdTerm(new()
+                {
+                    TeacherHeadPath = "cls_head", StudentHeadPath = "cls_head", RecordEveryCall = true, MaskBuilder = new AllLevelsMaskBuilder(),
+                    Loss = new DecoupledDenseKdLossOptions { Classes = 3 },
+                }),
+            ], settings),
+            _ => Preset(),
+        };
+
+        DeFeatDistiller Preset() => new(teacher, student, new DeFeatDistillerOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
@@ -30,9 +71,7 @@ public class DistillerMemoryTests
             StudentTapMode = mode,
             StudentChannels = [4, 4],
             TeacherChannels = [8, 8],
-            RoiHeads = twoStage
-                ? new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) }
-                : null,
+            RoiHeads = twoStage ? roiHeads : null,
         });
         var optimizer = torch.optim.SGD(student.parameters().Concat(distiller.parameters()), 0.001);
         var images = torch.randn(2, 3, 8, 8);

@@ -10,7 +10,7 @@ public class DecoupledDenseKdLossMemoryTests
     [Theory]
     [InlineData(DenseKdActivation.Sigmoid)]
     [InlineData(DenseKdActivation.Softmax)]
-    public void Forward_leaves_only_the_three_result_tensors_in_the_callers_scope(DenseKdActivation activation)
+    public void Forward_leaves_only_the_result_tensors_in_the_callers_scope(DenseKdActivation activation)
     {
         using var inputs = torch.NewDisposeScope();
         var (students, teachers, weights) = DenseKdInputs.Random(2, 2, 3, ScalarType.Float16, softWeights: false, new(5, 5), new(3, 3, PerAnchorWeights: true));
@@ -21,9 +21,11 @@ public class DecoupledDenseKdLossMemoryTests
 
         using var step = torch.NewDisposeScope();
         var before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        loss.call(students, teachers, weights);
+        var result = loss.call(students, teachers, weights);
 
-        (DisposeScopeManager.Statistics.ThreadTotalLiveCount - before).Should().Be(3);
+        // Object, Background, Total and each of the 2 levels' two shares: 3 + 2·2.
+        result.ObjectByLevel.Should().HaveCount(2);
+        (DisposeScopeManager.Statistics.ThreadTotalLiveCount - before).Should().Be(3 + (2 * 2));
     }
 
     [Fact]

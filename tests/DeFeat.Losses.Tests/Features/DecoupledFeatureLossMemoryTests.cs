@@ -10,7 +10,7 @@ namespace DeFeat.Losses.Tests.Features;
 public class DecoupledFeatureLossMemoryTests
 {
     [Fact]
-    public void Forward_leaves_only_the_three_result_tensors_in_the_callers_scope()
+    public void Forward_leaves_only_the_result_tensors_in_the_callers_scope()
     {
         using var inputs = torch.NewDisposeScope();
         var (students, teachers, masks) = FeatureLossInputs.Random(2, ScalarType.Float16, softMasks: false, new(3, 4, 5, 5), new(2, 4, 3, 3));
@@ -19,9 +19,11 @@ public class DecoupledFeatureLossMemoryTests
 
         using var step = torch.NewDisposeScope();
         var before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        loss.call(students, teachers, masks);
+        var result = loss.call(students, teachers, masks);
 
-        (DisposeScopeManager.Statistics.ThreadTotalLiveCount - before).Should().Be(3);
+        // Object, Background, Total and each of the 2 levels' two shares: 3 + 2·2.
+        result.ObjectByLevel.Should().HaveCount(2);
+        (DisposeScopeManager.Statistics.ThreadTotalLiveCount - before).Should().Be(3 + (2 * 2));
     }
 
     [Fact]
