@@ -70,6 +70,22 @@ public sealed class CheckpointTests : IDisposable
         resume.Should().Throw<InvalidOperationException>().WithMessage("*seed: this run 4, checkpoint 3*same command and options*");
     }
 
+    [Fact]
+    public void Resuming_with_another_roi_sample_count_fails_naming_it()
+    {
+        var data = SyntheticShapes.Generate(4, seed: 22, imageSize: 64);
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 2, WarmupSteps = 1, Seed = 3, CheckpointFolder = folder };
+        using (var first = new FasterRcnn(TinyDetector.Config(16, 16)))
+        {
+            Trainer.Train(first, data, options, "run");
+        }
+
+        using var second = new FasterRcnn(TinyDetector.Config(16, 16) with { RoiSamples = 64 });
+        var resume = () => Trainer.Train(second, data, options with { Resume = true }, "run");
+
+        resume.Should().Throw<InvalidOperationException>().WithMessage("*RoI samples per image*: this run 64, checkpoint 32*");
+    }
+
     /// <summary>Trains a tiny student with DeFeat from a tiny teacher; returns copies of the student's and adapters' parameters.</summary>
     private static (List<Tensor> Student, List<Tensor> Adapters, TrainingRun Run) TrainDistilled(
         DetectionDataset data, TrainingOptions options, int? crashAtStep, int initSeed)

@@ -73,6 +73,15 @@ public class CommandLineTests
             .WithMessage("--checkpoint-every expects an integer ≥ 1, got '0'.");
     }
 
+    [Fact]
+    public void The_roi_sample_count_is_an_option_for_every_model_of_the_run()
+    {
+        SampleOptions.Parse(["teacher"]).RoiSamples.Should().Be(128);
+        SampleOptions.Parse(["distill", "--roi-samples", "512"]).RoiSamples.Should().Be(512);
+        FluentActions.Invoking(() => SampleOptions.Parse(["--roi-samples=0"])).Should().Throw<ArgumentException>()
+            .WithMessage("--roi-samples expects an integer ≥ 1, got '0'.");
+    }
+
     [Theory]
     [InlineData("--image-size", "128", "*trained on the built-in data at 96 px: for --image-size 128 train one with the 'teacher' command and pass it with --teacher FILE.")]
     public void The_shipped_teacher_is_refused_for_data_it_was_not_trained_on(string name, string value, string message)

@@ -30,6 +30,9 @@ public sealed class TeacherCheckpointTests : IDisposable
 
         TeacherCheckpoint.SaveHalf(original, path);
         using var loaded = TeacherCheckpoint.Load(path, 5);
+        using var loadedFor512 = TeacherCheckpoint.Load(path, 5, roiSamples: 512);
+
+        (loaded.Config.RoiSamples, loadedFor512.Config.RoiSamples).Should().Be((128, 512), "the sample count is the run's, not the file's");
 
         original.parameters().Select(p => p.dtype).Distinct().Should().Equal(new[] { float32 }, "saving in half must leave the model itself untouched");
         new FileInfo(path).Length.Should().BeLessThan(15_000_000, "the shipped teacher must stay well under 30 MB");

@@ -33,6 +33,8 @@ public sealed record SampleOptions
           --object-weight X        neck λ_obj (default 3)
           --background-weight X    neck λ_bg (default 12; 0 = object-only imitation)
           --proposal-kd on|off     decoupled proposal classification KD (default on)
+          --roi-samples N          RoIs sampled per image for the RoI head (default 128;
+                                   512 reproduces the results made before it was 128)
           --coco-train JSON:DIR    train on a COCO-format set instead (instances JSON and image folder)
           --coco-val JSON:DIR      validate on a COCO-format set
           --output DIR             checkpoints, PNGs and results.csv (default artifacts/faster-rcnn)
@@ -84,6 +86,9 @@ public sealed record SampleOptions
     public double BackgroundWeight { get; init; } = 12;
 
     public bool ProposalKd { get; init; } = true;
+
+    /// <summary>RoIs sampled per image for the RoI heads of every model the run trains (<see cref="DetectorConfig.RoiSamples"/>).</summary>
+    public int RoiSamples { get; init; } = DetectorConfig.DefaultRoiSamples;
 
     public string? CocoTrain { get; init; }
 
@@ -164,6 +169,7 @@ public sealed record SampleOptions
                     "off" => false,
                     _ => throw new ArgumentException($"--proposal-kd expects on or off, got '{value}'."),
                 } },
+                "--roi-samples" => options with { RoiSamples = Int(name, value, 1) },
                 "--coco-train" => options with { CocoTrain = value },
                 "--coco-val" => options with { CocoVal = value },
                 "--output" => options with { Output = value },

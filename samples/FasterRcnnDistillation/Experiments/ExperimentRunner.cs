@@ -33,7 +33,7 @@ public sealed class ExperimentRunner
         (train, val) = LoadData();
         if (options.Command is "compare" or "distill")
         {
-            loadedTeacher = TeacherCheckpoint.Load(options.TeacherPath, Classes);
+            loadedTeacher = TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples);
         }
 
         Directory.CreateDirectory(options.Output);
@@ -143,7 +143,7 @@ public sealed class ExperimentRunner
     private FasterRcnn NewModel(DetectorConfig config)
     {
         manual_seed(options.Seed);
-        return new FasterRcnn(config);
+        return new FasterRcnn(config with { RoiSamples = options.RoiSamples });
     }
 
     /// <summary>

@@ -84,7 +84,7 @@ public sealed class FasterRcnn : nn.Module<Tensor, Tensor[]>
 
     /// <summary>
     /// The training-time forward without losses (what a teacher runs for distillation): P2..P6, then RoIs sampled
-    /// from this model's own proposals plus the GT (512 per image, ≤ 25 % positive) classified by the RoI head.
+    /// from this model's own proposals plus the GT (<see cref="DetectorConfig.RoiSamples"/> per image, ≤ 25 % positive) classified by the RoI head.
     /// Returns the RoI head's logits [R, K + 1].
     /// </summary>
     public Tensor SampleAndClassify(DetectionBatch batch)

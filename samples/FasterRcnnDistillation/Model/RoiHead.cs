@@ -48,7 +48,7 @@ public sealed class RoiHead : nn.Module<Tensor[], Tensor, Tensor, (Tensor Logits
     }
 
     /// <summary>
-    /// Samples 512 RoIs per image (≤ 25 % positive) from the proposals plus the GT boxes: IoU ≥ 0.5 with a GT is
+    /// Samples <see cref="DetectorConfig.RoiSamples"/> RoIs per image (≤ 25 % positive) from the proposals plus the GT boxes: IoU ≥ 0.5 with a GT is
     /// positive with that GT's class, otherwise background (label K).
     /// </summary>
     public RoiTargets Sample(IReadOnlyList<Tensor> proposals, IReadOnlyList<Tensor> gtBoxes, IReadOnlyList<Tensor> gtLabels)

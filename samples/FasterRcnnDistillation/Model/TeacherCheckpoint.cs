@@ -56,11 +56,12 @@ public static class TeacherCheckpoint
     /// <summary>
     /// Reads a teacher of <paramref name="classes"/> classes from <paramref name="path"/> (float32 or float16 file) as a
     /// float32 model. Throws <see cref="ArgumentException"/> naming the file when it is not a checkpoint of this
-    /// architecture.
+    /// architecture. <paramref name="roiSamples"/> (not stored in the file) is how many RoIs per image the teacher samples
+    /// when it runs for proposal KD.
     /// </summary>
-    public static FasterRcnn Load(string path, int classes)
+    public static FasterRcnn Load(string path, int classes, int roiSamples = DetectorConfig.DefaultRoiSamples)
     {
-        var config = DetectorConfig.Teacher(classes);
+        var config = DetectorConfig.Teacher(classes) with { RoiSamples = roiSamples };
         var teacher = new FasterRcnn(config);
         try
         {

@@ -31,7 +31,8 @@ public static class Trainer
         int stepsPerEpoch = Math.Max(1, data.Count / options.BatchSize);
         int totalSteps = stepsPerEpoch * options.Epochs;
         var settings = new TrainingRunSettings(
-            title, model.Config.Summary, options.Seed, options.BatchSize, totalSteps, data.Count, options.LearningRate, options.WarmupSteps, options.WeightDecay);
+            title, model.Config.Summary, options.Seed, options.BatchSize, totalSteps, data.Count, options.LearningRate, options.WarmupSteps, options.WeightDecay,
+            model.Config.RoiSamples);
         var history = new List<Dictionary<string, double>>();
         var validation = new List<ValidationPoint>();
         int firstStep = 0;

@@ -99,7 +99,8 @@ public static class TrainingCheckpoint
 
 /// <summary>The settings a checkpoint must agree with to be resumed: what fixes the run's steps and batches.</summary>
 public sealed record TrainingRunSettings(
-    string Title, string Model, int Seed, int BatchSize, int TotalSteps, int DataCount, double LearningRate, int WarmupSteps, double WeightDecay)
+    string Title, string Model, int Seed, int BatchSize, int TotalSteps, int DataCount, double LearningRate, int WarmupSteps, double WeightDecay,
+    int RoiSamples)
 {
     /// <summary>"name: expected X, checkpoint has Y" for every setting that differs from <paramref name="saved"/>.</summary>
     public List<string> DifferencesFrom(TrainingRunSettings saved)
@@ -122,6 +123,7 @@ public sealed record TrainingRunSettings(
         Compare("learning rate", LearningRate, saved.LearningRate);
         Compare("warm-up steps", WarmupSteps, saved.WarmupSteps);
         Compare("weight decay", WeightDecay, saved.WeightDecay);
+        Compare("RoI samples per image (0 = not recorded, i.e. 512)", RoiSamples, saved.RoiSamples);
         return differences;
     }
 }
