@@ -78,7 +78,10 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     /// <summary>A distiller composed of <paramref name="terms"/>, attached in order.</summary>
     /// <param name="teacher">The teacher detector; it is frozen (eval, no gradients) once everything else has succeeded.</param>
     /// <param name="student">The student detector; its mode and parameters are not touched.</param>
-    /// <param name="terms">The terms (at least one, unique names, each new: a term serves one distiller); the distiller owns and disposes them.</param>
+    /// <param name="terms">
+    /// The terms (at least one, unique names, each new: a term serves one distiller); the distiller owns and disposes them,
+    /// also when this constructor throws (except a term that already serves another distiller, which is left to it).
+    /// </param>
     /// <param name="settings">Tap modes and the finiteness check; null = defaults.</param>
     /// <exception cref="ArgumentNullException">An argument or a term is null.</exception>
     /// <exception cref="ArgumentException">
@@ -102,14 +105,23 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         step = torch.zeros(Array.Empty<long>(), ScalarType.Int64);
         if (ReferenceEquals(teacher, student))
         {
-            DisposeTerms();
+            DisposeOnFailure([]);
             throw new ArgumentException(
                 $"{nameof(teacher)} and {nameof(student)} are the same {TypeNames.Of(teacher.GetType())} instance; the teacher is frozen, so "
                 + "the student would never train. Pass two models (e.g. load the teacher's weights into a second instance).",
                 nameof(student));
         }
 
-        ValidateTerms(terms);
+        try
+        {
+            ValidateTerms(terms);
+        }
+        catch
+        {
+            DisposeOnFailure([]);
+            throw;
+        }
+
         var models = new TermModels(teacher, student, settings.TeacherTapMode, settings.StudentTapMode);
         var attached = new List<DistillationTerm>();
         try
@@ -124,16 +136,7 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         }
         catch
         {
-            foreach (var term in attached)
-            {
-                term.Detach();
-            }
-
-            if (!terms.Any(term => term.IsAttached && !attached.Contains(term)))
-            {
-                DisposeTerms();
-            }
-
+            DisposeOnFailure(attached);
             throw;
         }
 
@@ -388,6 +391,23 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     }
 
     private void SyncStep() => stepValue = step.item<long>();
+
+    /// <summary>
+    /// After a failed construction: disposes (which detaches) the terms this constructor attached and those it never
+    /// attached, and the step buffer. A term that already served another distiller is left to that distiller.
+    /// </summary>
+    private void DisposeOnFailure(List<DistillationTerm> attached)
+    {
+        foreach (var term in terms)
+        {
+            if (term is not null && (attached.Contains(term) || !term.IsAttached))
+            {
+                term.Dispose();
+            }
+        }
+
+        step.Dispose();
+    }
 
     private void DisposeTerms()
     {

@@ -2,6 +2,7 @@ using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Schedules;
 using DeFeat.Hooks.Terms;
+using DeFeat.Hooks.Tests.Support;
 using DeFeat.Hooks.Tests.Toys;
 using DeFeat.Losses.Adaptation;
 using DeFeat.Losses.Features;
@@ -106,6 +107,38 @@ public class DistillerStateTests
         badName.Should().Throw<ArgumentException>().WithMessage("A term's name must*'neck loss'*");
         teacher.training.Should().BeTrue("a refused distiller does not freeze the teacher");
         teacher.parameters().Should().OnlyContain(parameter => parameter.requires_grad);
+    }
+
+    [Fact]
+    public void A_term_of_another_distiller_is_refused_and_left_to_it_while_the_new_terms_are_disposed()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new TwoStageToy(8, seed: 1);
+        using var student = new TwoStageToy(4, seed: 2);
+        using var teacher2 = new TwoStageToy(8, seed: 3);
+        using var student2 = new TwoStageToy(4, seed: 4);
+        var neck = new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss(), Adapters = new FeatureAdapters([8, 8], [16, 16]) });
+        using var first = new DeFeatDistiller(teacher, student, [neck]);
+        FeatureTerm Own() => new(new() { Name = "own", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss(), Adapters = new FeatureAdapters([8, 8], [16, 16]) });
+        var own = Own();
+        var sameModel = Own();
+        var (ownWeights, sameModelWeights, neckWeights) = (own.Adapters!.parameters().ToList(), sameModel.Adapters!.parameters().ToList(), neck.Adapters!.parameters().ToList());
+
+        var reuse = () => new DeFeatDistiller(teacher2, student2, [own, neck]);
+        var sameInstance = () => new DeFeatDistiller(teacher2, teacher2, [sameModel, neck]);
+
+        reuse.Should().Throw<ArgumentException>().WithMessage("The term 'neck' already belongs to a distiller; create a new term for each distiller.*");
+        sameInstance.Should().Throw<ArgumentException>().WithMessage("*same TwoStageToy instance*");
+        ownWeights.Should().NotBeEmpty().And.OnlyContain(parameter => parameter.IsInvalid, "the refused distiller owned the term it was given new");
+        sameModelWeights.Should().NotBeEmpty().And.OnlyContain(parameter => parameter.IsInvalid);
+        neckWeights.Should().NotBeEmpty().And.OnlyContain(parameter => !parameter.IsInvalid, "the other distiller's term is not the refused one's to dispose");
+        (HookInspection.HookCount(teacher2) + HookInspection.HookCount(student2)).Should().Be(0);
+        var images = torch.randn(2, 3, 16, 16);
+        first.Teacher.Run(() => teacher.call(images));
+        student.call(images);
+        var losses = first.call(GtBoxes(), Size);
+        losses.Contains("neck").Should().BeTrue();
+        double.IsFinite(losses.Total.item<float>()).Should().BeTrue("the first distiller still records and computes its term");
     }
 
     [Fact]
