@@ -57,13 +57,7 @@ public sealed class CheckpointTests : IDisposable
     [Fact]
     public void Resuming_with_other_settings_fails_naming_what_differs()
     {
-        var data = SyntheticShapes.Generate(4, seed: 22, imageSize: 64);
-        var options = new TrainingOptions { Epochs = 1, BatchSize = 2, WarmupSteps = 1, Seed = 3, CheckpointFolder = folder };
-        using (var first = new FasterRcnn(TinyDetector.Config(16, 16)))
-        {
-            Trainer.Train(first, data, options, "run");
-        }
-
+        var (data, options) = TrainTinyRunWithCheckpoint();
         using var second = new FasterRcnn(TinyDetector.Config(16, 16));
         var resume = () => Trainer.Train(second, data, options with { Seed = 4, Resume = true }, "run");
 
@@ -73,17 +67,21 @@ public sealed class CheckpointTests : IDisposable
     [Fact]
     public void Resuming_with_another_roi_sample_count_fails_naming_it()
     {
-        var data = SyntheticShapes.Generate(4, seed: 22, imageSize: 64);
-        var options = new TrainingOptions { Epochs = 1, BatchSize = 2, WarmupSteps = 1, Seed = 3, CheckpointFolder = folder };
-        using (var first = new FasterRcnn(TinyDetector.Config(16, 16)))
-        {
-            Trainer.Train(first, data, options, "run");
-        }
-
+        var (data, options) = TrainTinyRunWithCheckpoint();
         using var second = new FasterRcnn(TinyDetector.Config(16, 16) with { RoiSamples = 64 });
         var resume = () => Trainer.Train(second, data, options with { Resume = true }, "run");
 
         resume.Should().Throw<InvalidOperationException>().WithMessage("*RoI samples per image*: this run 64, checkpoint 32*");
+    }
+
+    /// <summary>Trains a tiny detector (seed 3, 2 steps) with checkpoints in <c>folder</c>; returns its data and options.</summary>
+    private (DetectionDataset Data, TrainingOptions Options) TrainTinyRunWithCheckpoint()
+    {
+        var data = SyntheticShapes.Generate(4, seed: 22, imageSize: 64);
+        var options = new TrainingOptions { Epochs = 1, BatchSize = 2, WarmupSteps = 1, Seed = 3, CheckpointFolder = folder };
+        using var first = new FasterRcnn(TinyDetector.Config(16, 16));
+        Trainer.Train(first, data, options, "run");
+        return (data, options);
     }
 
     /// <summary>Trains a tiny student with DeFeat from a tiny teacher; returns copies of the student's and adapters' parameters.</summary>
