@@ -26,7 +26,8 @@ echo "$(date -u +%FT%TZ) start: $images images/run, $lanes lane(s); machine: $(g
 run() { # run NAME ARGS...
   local name=$1; shift
   if [ -f "$out/$name.done" ]; then return 0; fi
-  local command=(dotnet "$exe" "$@" --train-images "$images" --validate-every 500 --output "$out" --resume)
+  # --roi-samples 512: the table was made before the sample's default became 128 RoIs per image.
+  local command=(dotnet "$exe" "$@" --train-images "$images" --validate-every 500 --roi-samples 512 --output "$out" --resume)
   echo "$(date -u +%FT%TZ) $name: ${command[*]}" >> "$out/run.log"
   for attempt in 1 2 3 4 5; do
     if nice -n 10 "${command[@]}" >> "$out/$name.log" 2>&1; then
