@@ -13,14 +13,15 @@ public abstract class ObjectMaskBuilder
     private const string BoxesArgument = "gtBoxes";
 
     /// <summary>
-    /// Whether <see cref="Build"/> checks the box values (finite coordinates, x1 ≤ x2, y1 ≤ y2); default true.
-    /// The check is one combined test over all boxes of the batch followed by a single host read: it is the only
-    /// host synchronisation of <see cref="Build"/> (the shape, dtype and device checks read no tensor data).
-    /// Set it to false in a training loop on a GPU, once the data pipeline is trusted, to keep
-    /// <see cref="Build"/> asynchronous. Unchecked invalid boxes give unspecified mask values (never an
-    /// out-of-range index).
+    /// Whether <see cref="Build"/> checks the box values (finite coordinates, x1 ≤ x2, y1 ≤ y2) and throws naming the
+    /// first bad box. The check is one combined test over all boxes of the batch followed by a single host read.
+    /// <c>null</c> (the default): checked when the boxes are on the CPU, where the read waits for nothing; not checked
+    /// on a GPU, so that <see cref="Build"/> stays asynchronous there. <c>true</c>: checked on every device (on a GPU,
+    /// one host synchronisation per call: the only one of <see cref="Build"/>, whose shape, dtype and device checks
+    /// read no tensor data). <c>false</c>: never checked. Unchecked invalid boxes give unspecified mask values (never
+    /// an out-of-range index).
     /// </summary>
-    public bool ValidateBoxValues { get; init; } = true;
+    public bool? ValidateBoxValues { get; init; }
 
     /// <summary>
     /// Builds one object mask per feature level.
@@ -41,7 +42,7 @@ public abstract class ObjectMaskBuilder
 
         using var scope = NewDisposeScope();
         var batch = Concatenate(gtBoxes);
-        if (ValidateBoxValues)
+        if (ValueChecks.Enabled(ValidateBoxValues, batch.Boxes))
         {
             ValidateValues(batch);
         }

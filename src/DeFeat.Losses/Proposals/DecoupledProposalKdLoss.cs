@@ -28,9 +28,9 @@ namespace DeFeat.Losses.Proposals;
 /// may have different floating dtypes. The teacher logits are detached: no gradient reaches them.
 /// </para>
 /// <para>
-/// The computation is vectorised and free of host synchronisation except the optional label range check (see
-/// <see cref="DecoupledProposalKdLossOptions.ValidateLabels"/>). Intermediate tensors are disposed inside
-/// <see cref="forward"/>; only the three result tensors are handed to the caller's dispose scope.
+/// The computation is vectorised and free of host synchronisation; the label range check reads the host only for
+/// CPU labels unless <see cref="DecoupledProposalKdLossOptions.ValidateLabels"/> asks for it on every device.
+/// Intermediate tensors are disposed inside <see cref="forward"/>; only the three result tensors are handed to the caller's dispose scope.
 /// </para>
 /// </remarks>
 public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, DecoupledLoss>
@@ -66,7 +66,7 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
     /// <exception cref="ArgumentException">
     /// A logits tensor is not 2-D, not floating point, has fewer than 2 columns, or the two shapes differ; labels are
     /// not [R] int64; the tensors are on different devices; the background index exceeds K; or (when
-    /// <see cref="DecoupledProposalKdLossOptions.ValidateLabels"/> is set) a label lies outside [−1, K].
+    /// the label check runs, see <see cref="DecoupledProposalKdLossOptions.ValidateLabels"/>) a label lies outside [−1, K].
     /// </exception>
     public override DecoupledLoss forward(Tensor studentLogits, Tensor teacherLogits, Tensor labels)
     {
@@ -75,7 +75,7 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
         var backgroundIndex = BackgroundIndexFor(studentLogits);
 
         using var scope = torch.NewDisposeScope();
-        if (Options.ValidateLabels)
+        if (ValueChecks.Enabled(Options.ValidateLabels, labels))
         {
             ValidateLabelValues(labels, studentLogits.shape[1] - 1);
         }
@@ -161,7 +161,7 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
         return backgroundIndex;
     }
 
-    /// <summary>The loss's only host synchronisation: one combined read of the labels' minimum and maximum.</summary>
+    /// <summary>The loss's only host read (when enabled): one combined read of the labels' minimum and maximum.</summary>
     private static void ValidateLabelValues(Tensor labels, long lastClass)
     {
         if (labels.shape[0] == 0)

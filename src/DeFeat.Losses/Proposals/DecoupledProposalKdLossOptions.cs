@@ -62,10 +62,11 @@ public sealed record DecoupledProposalKdLossOptions
 
     /// <summary>
     /// Whether <see cref="DecoupledProposalKdLoss.forward"/> checks that every label is −1 (ignore) or a class index
-    /// in [0, K]. Default <c>true</c>. The check reads the labels' minimum and maximum back to the host in one
-    /// combined transfer: it is the only host synchronisation of the loss. Set it to <c>false</c> in a hot training
-    /// loop once the label pipeline is trusted; unchecked labels below −1 then count in neither set and labels above
-    /// K count as positive proposals.
+    /// in [0, K] and throws otherwise. The check reads the labels' minimum and maximum back to the host in one
+    /// combined transfer. <c>null</c> (the default): checked when the labels are on the CPU, where the read waits for
+    /// nothing; not checked on a GPU, so that the loss stays asynchronous there. <c>true</c>: checked on every device
+    /// (on a GPU, the loss's only host synchronisation). <c>false</c>: never checked. Unchecked labels below −1 count
+    /// in neither set and labels above K count as positive proposals.
     /// </summary>
-    public bool ValidateLabels { get; init; } = true;
+    public bool? ValidateLabels { get; init; }
 }

@@ -1,4 +1,5 @@
 using DeFeat.Losses.Masks;
+using DeFeat.Losses.Tests.Support;
 using TorchSharp;
 using static DeFeat.Losses.Tests.Masks.MaskTestData;
 using static TorchSharp.torch;
@@ -68,6 +69,19 @@ public class ObjectMaskBuilderValidationTests
         var masks = builder.Build([Boxes([10, 0, 9, 4], [0, double.NaN, double.PositiveInfinity, 8])], Sizes, Strides);
         masks.Select(m => m.shape).Should().BeEquivalentTo(new[] { new long[] { 1, 6, 8 }, new long[] { 1, 3, 4 } });
         DisposeAll(masks);
+    }
+
+    [CudaFact]
+    public void Box_values_on_cuda_are_checked_only_when_asked()
+    {
+        using var bad = Boxes([10, 0, 9, 4]).cuda();
+        var masks = new DeFeatMaskBuilder().Build([bad], Sizes, Strides);
+        masks.Select(m => m.device_type).Should().AllBeEquivalentTo(DeviceType.CUDA);
+        DisposeAll(masks);
+
+        FluentActions.Invoking(() => new DeFeatMaskBuilder { ValidateBoxValues = true }.Build([bad], Sizes, Strides))
+            .Should().Throw<ArgumentException>()
+            .Where(e => e.ParamName == "gtBoxes[0]" && e.Message.Contains("got [10, 0, 9, 4]"));
     }
 
     [Fact]

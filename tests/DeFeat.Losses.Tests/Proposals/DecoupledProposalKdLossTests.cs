@@ -85,7 +85,7 @@ public class DecoupledProposalKdLossTests
         options.ObjectTemperature.Should().Be(1);
         options.BackgroundTemperature.Should().Be(1);
         options.BackgroundIndex.Should().BeNull();
-        options.ValidateLabels.Should().BeTrue();
+        options.ValidateLabels.Should().BeNull("unset: checked on the CPU, not on a GPU");
     }
 
     [Theory]

@@ -1,4 +1,5 @@
 using DeFeat.Losses.Proposals;
+using DeFeat.Losses.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -73,6 +74,20 @@ public class DecoupledProposalKdLossValidationTests
 
         Forward(torch.randn(3, 3), torch.randn(3, 3), torch.tensor(new long[] { -5, 2, -1 }), options)
             .Should().NotThrow();
+    }
+
+    [CudaFact]
+    public void Label_range_on_cuda_is_checked_only_when_asked()
+    {
+        using var scope = torch.NewDisposeScope();
+        var student = torch.randn(3, 3).cuda();
+        var teacher = torch.randn(3, 3).cuda();
+        var labels = torch.tensor(new long[] { -5, 2, -1 }).cuda();
+
+        Forward(student, teacher, labels).Should().NotThrow();
+        Forward(student, teacher, labels, new DecoupledProposalKdLossOptions { ValidateLabels = true })
+            .Should().Throw<ArgumentOutOfRangeException>()
+            .Where(e => e.ParamName == "labels");
     }
 
     [Fact]
