@@ -13,4 +13,7 @@ internal static class HookScalars
 {
     /// <summary>1 (integral): the <c>alpha</c> TorchSharp's <c>a + b</c> passes to <c>add</c>.</summary>
     public static readonly Scalar One = 1.ToScalar();
+
+    /// <summary>0 (floating point): comparisons with zero.</summary>
+    public static readonly Scalar Zero = 0.0.ToScalar();
 }

@@ -327,6 +327,9 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         var parts = new List<NamedLoss>();
         var levels = new List<NamedLoss>();
         var weights = new Dictionary<string, double>();
+        var partsByTerm = new Dictionary<string, IReadOnlyList<string>>();
+        var studentInputs = new Dictionary<string, IReadOnlyList<Tensor>>();
+        var levelTotals = new Dictionary<string, IReadOnlyList<Tensor>>();
         Tensor? total = null;
 
         using var scope = torch.NewDisposeScope();
@@ -336,7 +339,15 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
             term.Compute(termStep, termLosses);
             var weight = term.Weight * term.Schedule.WeightAt(Step);
             weights[term.Name] = weight;
+            studentInputs[term.Name] = [.. termLosses.StudentInputs.Select(input => input.alias())];
+            var termParts = new List<string>();
+            partsByTerm[term.Name] = termParts;
             using var factor = weight.ToScalar();
+            var inputCount = termLosses.StudentInputs.Count;
+            levelTotals[term.Name] = inputCount > 0 && termLosses.Parts.All(part => part.ByLevel.Count == inputCount)
+                ? [.. Enumerable.Range(0, inputCount).Select(level =>
+                    termLosses.Parts.Select(part => part.ByLevel[level]).Aggregate((sum, share) => sum.add(share, HookScalars.One)).mul(factor))]
+                : [];
             foreach (var (part, value, byLevel) in termLosses.Parts)
             {
                 var name = part.Length == 0 ? term.Name : $"{term.Name}_{part}";
@@ -348,6 +359,7 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
                 var weighted = value * factor;
                 total = total is null ? weighted.alias() : total.add(weighted, HookScalars.One);
                 parts.Add(new NamedLoss(name, weighted));
+                termParts.Add(name);
                 for (var level = 0; level < byLevel.Count; level++)
                 {
                     levels.Add(new NamedLoss($"{name}[{term.LevelPosition(level)}]", byLevel[level] * factor));
@@ -359,7 +371,10 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
             [.. parts.Select(part => part with { Value = part.Value.MoveToOuterDisposeScope() })],
             total!.MoveToOuterDisposeScope(),
             [.. levels.Select(level => level with { Value = level.Value.MoveToOuterDisposeScope() })],
-            weights);
+            weights,
+            partsByTerm,
+            studentInputs.ToDictionary(pair => pair.Key, pair => (IReadOnlyList<Tensor>)[.. pair.Value.Select(input => input.MoveToOuterDisposeScope())]),
+            levelTotals.ToDictionary(pair => pair.Key, pair => (IReadOnlyList<Tensor>)[.. pair.Value.Select(total => total.MoveToOuterDisposeScope())]));
         if (checkFinite)
         {
             NonFiniteDiagnosis.ThrowIfNotFinite(result, terms, checkFiniteOption);

@@ -15,12 +15,22 @@ public sealed class DistillationLosses
 {
     private readonly Dictionary<string, Tensor> byName;
 
-    internal DistillationLosses(IReadOnlyList<NamedLoss> parts, Tensor total, IReadOnlyList<NamedLoss> levels, IReadOnlyDictionary<string, double> weights)
+    internal DistillationLosses(
+        IReadOnlyList<NamedLoss> parts,
+        Tensor total,
+        IReadOnlyList<NamedLoss> levels,
+        IReadOnlyDictionary<string, double> weights,
+        IReadOnlyDictionary<string, IReadOnlyList<string>> partsByTerm,
+        IReadOnlyDictionary<string, IReadOnlyList<Tensor>> studentInputs,
+        IReadOnlyDictionary<string, IReadOnlyList<Tensor>> levelTotals)
     {
+        LevelTotals = levelTotals;
         Parts = parts;
         Total = total;
         Levels = levels;
         Weights = weights;
+        PartsByTerm = partsByTerm;
+        StudentInputs = studentInputs;
         byName = parts.ToDictionary(part => part.Name, part => part.Value);
     }
 
@@ -39,6 +49,25 @@ public sealed class DistillationLosses
 
     /// <summary>Each term's weight × schedule weight applied at this step, by term name.</summary>
     public IReadOnlyDictionary<string, double> Weights { get; }
+
+    /// <summary>The names of each term's parts (as in <see cref="Parts"/>), by term name, in term order.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> PartsByTerm { get; }
+
+    /// <summary>
+    /// By term name, the student tensors that term's losses were computed from, one per level, as the student produced
+    /// them (before any adaptation layer): a neck's or backbone's feature maps <c>[B, C, H, W]</c>, a dense head's score maps,
+    /// an RoI head's logits <c>[R, K+1]</c>. They are where <c>GradientBalance</c> and <c>KdBalancer</c>
+    /// compare the distillation gradient with the detector's own; they live in the
+    /// caller's dispose scope like the losses.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<Tensor>> StudentInputs { get; }
+
+    /// <summary>
+    /// By term name, the term's loss per level: the sum over its parts of their level shares, one 0-D tensor per entry of
+    /// <see cref="StudentInputs"/> (weighted like the parts; they sum to the term's total). Empty for a term whose loss is
+    /// not a sum over its levels (the RoI-head term). What a per-level balance scales.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<Tensor>> LevelTotals { get; }
 
     /// <summary>The part named <paramref name="name"/> (e.g. <c>neck_object</c>).</summary>
     /// <param name="name">A part's name, as listed in <see cref="Parts"/>.</param>

@@ -86,6 +86,7 @@ public sealed class DenseHeadKdTerm : DistillationTerm
         var masks = maskBuilder.Build(step.GtBoxes, sizes, strides).Select((mask, level) => mask.to(teacher[level].device)).ToArray();
         scores = (teacher, student);
         var result = loss.call(student, teacher, masks);
+        losses.SetStudentInputs(student);
         losses.Add(DecoupledFeatureTermLoss.ObjectPart, result.Object, result.ObjectByLevel);
         losses.Add(DecoupledFeatureTermLoss.BackgroundPart, result.Background, result.BackgroundByLevel);
     }

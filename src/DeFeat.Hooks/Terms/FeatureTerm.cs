@@ -124,6 +124,7 @@ public sealed class FeatureTerm : DistillationTerm
         }
 
         recorded = (teacherFeatures, studentFeatures, masks);
+        losses.SetStudentInputs(studentFeatures);
         var adapted = adapters is null ? studentFeatures : adapters.call(studentFeatures);
         foreach (var part in Options.Loss.Compute(adapted, teacherFeatures, masks))
         {

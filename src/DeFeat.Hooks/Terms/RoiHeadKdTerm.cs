@@ -82,6 +82,7 @@ public sealed class RoiHeadKdTerm : DistillationTerm
 
         logits = (Logits(teacherHead!), Logits(studentHead!));
         var result = loss.call(logits.Value.Student, logits.Value.Teacher, proposals.Labels);
+        losses.SetStudentInputs([logits.Value.Student]);
         losses.Add(DecoupledFeatureTermLoss.ObjectPart, result.Object);
         losses.Add(DecoupledFeatureTermLoss.BackgroundPart, result.Background);
     }

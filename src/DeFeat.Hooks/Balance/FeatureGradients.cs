@@ -1,0 +1,40 @@
+using DeFeat.Hooks.Distillation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeFeat.Hooks.Balance;
+
+/// <summary>Gradients of a loss at a term's student tensors, the graph kept for the step's own backward.</summary>
+internal static class FeatureGradients
+{
+    /// <summary>
+    /// ∂<paramref name="loss"/>/∂x for each x of <paramref name="inputs"/> (zeros where the loss does not reach x), without
+    /// touching any <c>.grad</c> and keeping the graph.
+    /// </summary>
+    public static Tensor[] Of(Tensor loss, IReadOnlyList<Tensor> inputs)
+    {
+        var reached = inputs.Select(input => input.requires_grad).ToArray();
+        var result = inputs.Select(input => zeros_like(input)).ToArray();
+        if (!loss.requires_grad || !reached.Any(r => r))
+        {
+            return result;
+        }
+
+        var positions = Enumerable.Range(0, inputs.Count).Where(i => reached[i]).ToArray();
+        // The loss plus 0 · Σ x makes every input part of the graph, so that libtorch returns a (zero) gradient for the
+        // inputs the loss does not reach instead of an undefined tensor.
+        using var zero = 0.0.ToScalar();
+        var anchored = positions.Aggregate(loss, (sum, i) => sum.add(inputs[i].sum().mul(zero), HookScalars.One));
+        var gradients = torch.autograd.grad([anchored], [.. positions.Select(i => inputs[i])], retain_graph: true);
+        for (var k = 0; k < positions.Length; k++)
+        {
+            result[positions[k]] = gradients[k];
+        }
+
+        return result;
+    }
+
+    /// <summary>The sum of a term's parts (the term's total), a 0-D tensor.</summary>
+    public static Tensor TermTotal(DistillationLosses losses, string term)
+        => losses.PartsByTerm[term].Select(name => losses[name]).Aggregate((sum, part) => sum.add(part, HookScalars.One));
+}

@@ -1,0 +1,277 @@
+using DeFeat.Hooks.Distillation;
+using DeFeat.Losses;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeFeat.Hooks.Balance;
+
+/// <summary>
+/// Automatic balance of distillation against detection: scales each term's losses (per level by default) so that their
+/// gradient at the student's features stays at most <see cref="KdBalancerOptions.TargetRatio"/> (ρ) times the detector's
+/// own loss's gradient there. Add its result, not <see cref="DistillationLosses.Total"/>, to the detector's loss.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Every <see cref="KdBalancerOptions.Interval"/> steps (and at the first) it measures, per term t and level l,
+/// g_kd = ‖∂L_t/∂x_l‖ and g_task = ‖∂L_task/∂x_l‖ at the term's student tensors x_l
+/// (<see cref="DistillationLosses.StudentInputs"/>), keeps running averages of both, and sets
+/// s_t,l = min(MaximumScale, ρ·ḡ_task / ḡ_kd). Its result is Σ_t Σ_l s_t,l·L_t,l (<see cref="DistillationLosses.LevelTotals"/>;
+/// with <see cref="KdBalancerOptions.PerLevel"/> off, or for a term without level shares, one scale per term over the
+/// norm of all its levels). A scale multiplies every part of the term at that level, so the paper's object/background
+/// ratio (λ_obj : λ_bg) is kept. Where the task loss does not reach the term's student tensors (an RoI head re-run on the
+/// teacher's proposals) the scale stays MaximumScale.
+/// </para>
+/// <para>
+/// The measurement and the scales stay on the device: no host read. The scales, the averages and the step are the
+/// buffers <c>scales</c>, <c>kd_norms</c>, <c>task_norms</c>, <c>measurements</c> and <c>step</c> of
+/// <c>state_dict()</c> (one entry per term, or per term and level, in the order the terms were given); save and load them
+/// with the distiller so that a resumed run continues with the same scales.
+/// </para>
+/// </remarks>
+public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
+{
+    private readonly (string Term, int Levels)[] terms;
+    private readonly Tensor step;
+    private readonly Tensor measurements;
+    private readonly Tensor scales;
+    private readonly Tensor kdNorms;
+    private readonly Tensor taskNorms;
+    private readonly Scalar targetRatio;
+    private readonly Scalar maximumScale;
+    private long stepValue;
+    private long measurementCount;
+
+    /// <summary>Creates a balancer for the terms of one distiller, every scale at <see cref="KdBalancerOptions.MaximumScale"/>.</summary>
+    /// <param name="levelsByTerm">
+    /// Each term's name (<c>distiller.Terms</c>) and the number of student tensors it reads: a neck term its FPN levels (e.g.
+    /// 5), a backbone term its stages, the RoI-head term 1. At least one term; counts ≥ 1.
+    /// </param>
+    /// <param name="options">Target ratio, interval, smoothing, per-level or per-term, largest scale; null = the defaults.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="levelsByTerm"/> or a name in it is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="levelsByTerm"/> is empty or a count is below 1.</exception>
+    public KdBalancer(IReadOnlyDictionary<string, int> levelsByTerm, KdBalancerOptions? options = null)
+        : base(nameof(KdBalancer))
+    {
+        Guard.NotNull(levelsByTerm, nameof(levelsByTerm));
+        Guard.NotEmpty(levelsByTerm.Keys.ToArray(), nameof(levelsByTerm));
+        terms = [.. levelsByTerm.Select(pair => (pair.Key, (int)Guard.Positive(pair.Value, $"{nameof(levelsByTerm)}[{pair.Key}]")))];
+        Options = options ?? new KdBalancerOptions();
+        targetRatio = Options.TargetRatio.ToScalar();
+        maximumScale = Options.MaximumScale.ToScalar();
+        var entries = terms.Sum(term => Options.PerLevel ? term.Levels : 1);
+        step = torch.zeros([], ScalarType.Int64);
+        measurements = torch.zeros([], ScalarType.Int64);
+        scales = torch.full([entries], Options.MaximumScale, ScalarType.Float32);
+        kdNorms = torch.zeros([entries], ScalarType.Float32);
+        taskNorms = torch.zeros([entries], ScalarType.Float32);
+        register_buffer("step", step);
+        register_buffer("measurements", measurements);
+        register_buffer("scales", scales);
+        register_buffer("kd_norms", kdNorms);
+        register_buffer("task_norms", taskNorms);
+    }
+
+    /// <summary>The settings it was created with.</summary>
+    public KdBalancerOptions Options { get; }
+
+    /// <summary>What each entry of <see cref="Scales"/> scales: (term, level), level −1 for a whole term.</summary>
+    public IReadOnlyList<(string Term, int Level)> Entries
+        => [.. terms.SelectMany(term => Options.PerLevel ? Enumerable.Range(0, term.Levels).Select(level => (term.Term, level)) : [(term.Term, -1)])];
+
+    /// <summary>
+    /// The current scales, <c>[E]</c> float32 in the order of <see cref="Entries"/> (the buffer itself: reading its values is
+    /// a host read; do not write to it).
+    /// </summary>
+    public Tensor Scales => scales;
+
+    /// <summary>Calls made so far (the <c>step</c> buffer); the next measurement is at the next multiple of the interval.</summary>
+    public long Step => stepValue;
+
+    /// <summary>
+    /// The step's distillation loss to add to the detector's loss, Σ s·L over the entries, after updating the scales when
+    /// this step is a measurement step.
+    /// </summary>
+    /// <param name="losses">The step's distillation losses (the distiller's result), before the step's backward.</param>
+    /// <param name="taskLoss">The detector's own loss of the same step, a 0-D tensor, before the step's backward.</param>
+    /// <returns>A 0-D tensor of the losses' dtype with a gradient path to the student and the adaptation layers.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="taskLoss"/> is not 0-D, or <paramref name="losses"/> has other terms or other level counts than
+    /// the balancer was made for; the message names them.
+    /// </exception>
+    public override Tensor forward(DistillationLosses losses, Tensor taskLoss)
+    {
+        Guard.NotNull(losses, nameof(losses));
+        Guard.NotNull(taskLoss, nameof(taskLoss));
+        Guard.Rank(taskLoss, 0, nameof(taskLoss), "a 0-D loss");
+        var names = terms.Select(term => term.Term).ToArray();
+        if (!losses.PartsByTerm.Keys.Order(StringComparer.Ordinal).SequenceEqual(names.Order(StringComparer.Ordinal)))
+        {
+            throw new ArgumentException(
+                $"{nameof(losses)} holds the terms {string.Join(", ", losses.PartsByTerm.Keys)}, but this balancer was made for {string.Join(", ", names)}.",
+                nameof(losses));
+        }
+
+        foreach (var (term, levels) in terms)
+        {
+            if (losses.StudentInputs[term].Count != levels)
+            {
+                throw new ArgumentException(
+                    $"The term '{term}' read {losses.StudentInputs[term].Count} student tensor(s) this step, but the balancer was made for {levels}; pass its level count in levelsByTerm.",
+                    nameof(losses));
+            }
+        }
+
+        var pieces = Pieces(losses);
+        if (stepValue % Options.Interval == 0)
+        {
+            Measure(losses, taskLoss);
+        }
+
+        using (torch.no_grad())
+        {
+            step.add_(HookScalars.One);
+        }
+
+        stepValue++;
+        return stack(pieces).mul(scales.to(pieces[0].device).to(pieces[0].dtype)).sum();
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">
+    /// A buffer has another shape than this balancer's (it was saved for other terms or levels), or <c>step</c> or
+    /// <c>measurements</c> is negative; the message names it.
+    /// </exception>
+    public override (IList<string>, IList<string>) load_state_dict(Dictionary<string, Tensor> source, bool strict = true, IList<string>? skip = null)
+    {
+        Guard.NotNull(source, nameof(source));
+        foreach (var (name, own) in state_dict())
+        {
+            if (source.TryGetValue(name, out var loaded) && !loaded.shape.SequenceEqual(own.shape))
+            {
+                throw new ArgumentException(
+                    $"The balancer state's '{name}' has shape {Guard.Shape(loaded)}, this balancer's {Guard.Shape(own)} "
+                    + $"(entries: {EntryList}); "
+                    + "it was saved for other terms or levels.",
+                    nameof(source));
+            }
+        }
+
+        ThrowIfNegative(source.GetValueOrDefault("step", step), source.GetValueOrDefault("measurements", measurements), nameof(source));
+        var result = base.load_state_dict(source, strict, skip);
+        SyncCounters();
+        return result;
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The state does not fit this balancer, or holds a negative step; the balancer is left as it was.</exception>
+    public override nn.Module load(BinaryReader reader, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
+        => LoadChecked(() => base.load(reader, strict, skip, loadedParameters), nameof(reader));
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The state does not fit this balancer, or holds a negative step; the balancer is left as it was.</exception>
+    public override nn.Module load(string location, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
+        => LoadChecked(() => base.load(location, strict, skip, loadedParameters), nameof(location));
+
+    /// <summary>Loads through <paramref name="load"/>; on a state that does not fit, restores the previous one and says why.</summary>
+    private nn.Module LoadChecked(Func<nn.Module> load, string argument)
+    {
+        var previous = state_dict().ToDictionary(pair => pair.Key, pair => pair.Value.clone());
+        try
+        {
+            var result = load();
+            ThrowIfNegative(step, measurements, argument);
+            SyncCounters();
+            return result;
+        }
+        catch (Exception error)
+        {
+            base.load_state_dict(previous);
+            throw error.Message.StartsWith("The balancer state's", StringComparison.Ordinal)
+                ? error
+                : new ArgumentException(
+                    $"The balancer state does not fit this balancer (entries: {EntryList}; buffers step, measurements, scales, "
+                    + $"kd_norms, task_norms): {error.Message}",
+                    argument,
+                    error);
+        }
+        finally
+        {
+            foreach (var tensor in previous.Values)
+            {
+                tensor.Dispose();
+            }
+        }
+    }
+
+    private string EntryList => string.Join(", ", Entries.Select(entry => entry.Level < 0 ? entry.Term : $"{entry.Term}[{entry.Level}]"));
+
+    private static void ThrowIfNegative(Tensor stepState, Tensor measurementsState, string argument)
+    {
+        var counters = stack([stepState, measurementsState]).cpu().data<long>().ToArray();
+        if (counters.Any(value => value < 0))
+        {
+            throw new ArgumentException($"The balancer state's step ({counters[0]}) and measurements ({counters[1]}) must be ≥ 0.", argument);
+        }
+    }
+
+    /// <summary>Reads the counters back from the buffers after a load (a host read, at load time only).</summary>
+    private void SyncCounters()
+    {
+        var counters = stack([step, measurements]).cpu().data<long>().ToArray();
+        (stepValue, measurementCount) = (counters[0], counters[1]);
+    }
+
+    /// <summary>The losses the entries scale, in entry order: per level (level totals) or per term (term totals).</summary>
+    private Tensor[] Pieces(DistillationLosses losses)
+        => [.. terms.SelectMany(term => Options.PerLevel && losses.LevelTotals[term.Term].Count == term.Levels
+            ? losses.LevelTotals[term.Term]
+            : Options.PerLevel
+                ? [FeatureGradients.TermTotal(losses, term.Term), .. Enumerable.Repeat(losses.Total.mul(HookScalars.Zero), term.Levels - 1)]
+                : [FeatureGradients.TermTotal(losses, term.Term)])];
+
+    /// <summary>Measures both gradients at every term's student tensors and updates the averages and the scales.</summary>
+    private void Measure(DistillationLosses losses, Tensor taskLoss)
+    {
+        using var scope = torch.NewDisposeScope();
+        var kd = new List<Tensor>();
+        var task = new List<Tensor>();
+        foreach (var (term, levels) in terms)
+        {
+            var inputs = losses.StudentInputs[term];
+            var kdGradients = FeatureGradients.Of(FeatureGradients.TermTotal(losses, term), inputs);
+            var taskGradients = FeatureGradients.Of(taskLoss, inputs);
+            if (Options.PerLevel && losses.LevelTotals[term].Count == levels)
+            {
+                kd.AddRange(kdGradients.Select(Norm));
+                task.AddRange(taskGradients.Select(Norm));
+            }
+            else
+            {
+                // One scale for the whole term (repeated over its entries when they are per level but its loss has no
+                // level shares: only the first entry then scales anything).
+                var (kdTerm, taskTerm) = (Norm(kdGradients), Norm(taskGradients));
+                kd.AddRange(Enumerable.Repeat(kdTerm, Options.PerLevel ? levels : 1));
+                task.AddRange(Enumerable.Repeat(taskTerm, Options.PerLevel ? levels : 1));
+            }
+        }
+
+        using var noGrad = torch.no_grad();
+        var (kdNow, taskNow) = (stack(kd).to(kdNorms.device), stack(task).to(taskNorms.device));
+        var keep = measurementCount == 0 ? 0.0 : Options.Smoothing;
+        using var keepScalar = keep.ToScalar();
+        using var takeScalar = (1 - keep).ToScalar();
+        kdNorms.mul_(keepScalar).add_(kdNow.mul(takeScalar));
+        taskNorms.mul_(keepScalar).add_(taskNow.mul(takeScalar));
+        var wanted = taskNorms.mul(targetRatio).div(kdNorms).clamp_max(maximumScale);
+        scales.copy_(torch.where(taskNorms.gt(HookScalars.Zero), wanted, torch.full_like(wanted, Options.MaximumScale)));
+        measurements.add_(HookScalars.One);
+        measurementCount++;
+    }
+
+    /// <summary>‖x‖₂ over every element, a 0-D float32 tensor.</summary>
+    private static Tensor Norm(Tensor gradient) => gradient.to(float32).square().sum().sqrt();
+
+    /// <summary>‖(x_1, …, x_L)‖₂ over every element of every level, a 0-D float32 tensor.</summary>
+    private static Tensor Norm(Tensor[] gradients) => stack(gradients.Select(Norm).ToArray()).norm();
+}

@@ -1,0 +1,58 @@
+using DeFeat.Losses;
+
+namespace DeFeat.Hooks.Balance;
+
+/// <summary>Settings of a <see cref="KdBalancer"/>.</summary>
+public sealed record KdBalancerOptions
+{
+    /// <summary>
+    /// ρ: the distillation gradient the balancer aims at, as a multiple of the task loss's gradient at the same student
+    /// features (‖∂(s·L_kd)/∂x‖ = ρ·‖∂L_task/∂x‖); &gt; 0. Default 0.1 (RESULTS.md of the sample: the sweep that chose it).
+    /// </summary>
+    public double TargetRatio
+    {
+        get;
+        init => field = Guard.Positive(value, nameof(TargetRatio));
+    } = 0.1;
+
+    /// <summary>
+    /// Steps between two measurements (≥ 1; the first step is always measured). Each measurement costs a partial
+    /// backward of the task loss and of each term down to the student's features; 10 keeps that to a few per cent of a
+    /// step while following the adaptation layers as they learn.
+    /// </summary>
+    public int Interval
+    {
+        get;
+        init => field = (int)Guard.Positive(value, nameof(Interval));
+    } = 10;
+
+    /// <summary>
+    /// Weight of the previous average in the running averages of the two gradient norms, in [0, 1): 0 uses the latest
+    /// measurement alone. Default 0.9 (about the last ten measurements).
+    /// </summary>
+    public double Smoothing
+    {
+        get;
+        init => field = Guard.InRange(value, 0, Math.BitDecrement(1.0), nameof(Smoothing));
+    } = 0.9;
+
+    /// <summary>
+    /// Whether each level of a term gets its own scale (default), or the whole term one. Per level, because the
+    /// official loss averages the levels (1/L each), so a coarse level of a few cells carries as much loss as the finest
+    /// level of thousands, while the detection gradient there is small: in the sample the imitation gradient at P6 was
+    /// ~30× the detection gradient when at P2 it was 0.15× (RESULTS.md). A term whose loss has no level shares (the
+    /// RoI-head term) always gets one scale.
+    /// </summary>
+    public bool PerLevel { get; init; } = true;
+
+    /// <summary>
+    /// The largest scale the balancer applies (&gt; 0). The default 1 makes it a guard that only ever scales
+    /// distillation down from the weights the terms were given, never up: early in training, while the adaptation layers
+    /// are near their 1e-4 initialisation, the distillation gradient is tiny and the terms act at their own weights.
+    /// </summary>
+    public double MaximumScale
+    {
+        get;
+        init => field = Guard.Positive(value, nameof(MaximumScale));
+    } = 1.0;
+}
