@@ -121,7 +121,7 @@ public sealed class CheckpointTests : IDisposable
             inner.BeforeStudent(batch);
         }
 
-        public IReadOnlyDictionary<string, Tensor> Losses(DetectionBatch batch) => inner.Losses(batch);
+        public DistillationStep Losses(DetectionBatch batch, Tensor taskLoss) => inner.Losses(batch, taskLoss);
 
         public IDisposable Suspend() => inner.Suspend();
 

@@ -109,7 +109,8 @@ public class DetectorTests
         {
             objective.BeforeStudent(batch);
             var output = student.TrainingForward(batch);
-            var losses = objective.Losses(batch);
+            var step = objective.Losses(batch, output.Losses.Values.Aggregate((a, c) => a + c));
+            var losses = step.Parts;
 
             losses.Keys.Should().BeEquivalentTo("neck_object", "neck_background", "proposal_object", "proposal_background");
             losses.Values.Should().OnlyContain(v => float.IsFinite(v.item<float>()));

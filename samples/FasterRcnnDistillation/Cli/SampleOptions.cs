@@ -33,6 +33,15 @@ public sealed record SampleOptions
           --object-weight X        neck λ_obj (default 3)
           --background-weight X    neck λ_bg (default 12; 0 = object-only imitation)
           --proposal-kd on|off     decoupled proposal classification KD (default on)
+          --kd-balance off|R       KdBalancer: hold each KD term's gradient at the student's
+                                   features at most R times the detection loss's (default off)
+          --kd-balance-per level|term   one balance scale per neck level (default) or per term
+          --kd-schedule S          KD weight over training: constant (default), linear-decay,
+                                   cosine-decay, delay:N (off for N steps), warmup:N
+          --diagnose-every N       every N steps, the gradient balance (GradientBalance) at the
+                                   neck and last backbone stage to balance-<run>.csv (default 0: off)
+          --optimizer adamw|sgd    (default adamw; sgd: momentum 0.9, clip 35, the official recipe's)
+          --lr X                   peak learning rate (default adamw 0.001, sgd 0.02)
           --roi-samples N          RoIs sampled per image for the RoI head (default 128;
                                    512 reproduces the results made before it was 128)
           --coco-train JSON:DIR    train on a COCO-format set instead (instances JSON and image folder)
@@ -86,6 +95,27 @@ public sealed record SampleOptions
     public double BackgroundWeight { get; init; } = 12;
 
     public bool ProposalKd { get; init; } = true;
+
+    /// <summary>ρ of the KD balancer (<c>--kd-balance</c>); null = off.</summary>
+    public double? KdBalance { get; init; }
+
+    /// <summary>Whether the balancer scales each level (<c>--kd-balance-per level</c>, default) or each term.</summary>
+    public bool KdBalancePerLevel { get; init; } = true;
+
+    /// <summary>The KD weight schedule (<c>--kd-schedule</c>): constant, linear-decay, cosine-decay, delay:N or warmup:N.</summary>
+    public string KdSchedule { get; init; } = "constant";
+
+    /// <summary>Steps between gradient-balance diagnostics (<c>--diagnose-every</c>); 0 = none.</summary>
+    public int DiagnoseEvery { get; init; }
+
+    /// <summary>adamw or sgd (<c>--optimizer</c>).</summary>
+    public string Optimizer { get; init; } = "adamw";
+
+    /// <summary>Peak learning rate given with <c>--lr</c>; null = the optimiser's default (<see cref="LearningRate"/>).</summary>
+    public double? Lr { get; init; }
+
+    /// <summary>The peak learning rate of this run: <c>--lr</c>, else 0.001 for AdamW and 0.02 for SGD.</summary>
+    public double LearningRate => Lr ?? (Optimizer == "sgd" ? 0.02 : 1e-3);
 
     /// <summary>RoIs sampled per image for the RoI heads of every model the run trains (<see cref="DetectorConfig.RoiSamples"/>).</summary>
     public int RoiSamples { get; init; } = DetectorConfig.DefaultRoiSamples;
@@ -170,6 +200,17 @@ public sealed record SampleOptions
                     _ => throw new ArgumentException($"--proposal-kd expects on or off, got '{value}'."),
                 } },
                 "--roi-samples" => options with { RoiSamples = Int(name, value, 1) },
+                "--kd-balance" => options with { KdBalance = value == "off" ? null : Positive(name, value) },
+                "--kd-balance-per" => options with { KdBalancePerLevel = value switch
+                {
+                    "level" => true,
+                    "term" => false,
+                    _ => throw new ArgumentException($"--kd-balance-per expects level or term, got '{value}'."),
+                } },
+                "--kd-schedule" => options with { KdSchedule = ScheduleName(value) },
+                "--diagnose-every" => options with { DiagnoseEvery = Int(name, value, 0) },
+                "--optimizer" => options with { Optimizer = value is "adamw" or "sgd" ? value : throw new ArgumentException($"--optimizer expects adamw or sgd, got '{value}'.") },
+                "--lr" => options with { Lr = Positive(name, value) },
                 "--coco-train" => options with { CocoTrain = value },
                 "--coco-val" => options with { CocoVal = value },
                 "--output" => options with { Output = value },
@@ -248,6 +289,28 @@ public sealed record SampleOptions
         => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int result) && result >= minimum
             ? result
             : throw new ArgumentException($"{name} expects an integer ≥ {minimum}, got '{value}'.");
+
+    private static double Positive(string name, string value)
+        => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result) && result > 0 && double.IsFinite(result)
+            ? result
+            : throw new ArgumentException($"{name} expects a finite number > 0 (or off), got '{value}'.");
+
+    private static string ScheduleName(string value)
+    {
+        if (value is "constant" or "linear-decay" or "cosine-decay")
+        {
+            return value;
+        }
+
+        int colon = value.IndexOf(':', StringComparison.Ordinal);
+        if (colon > 0 && value[..colon] is "delay" or "warmup"
+            && int.TryParse(value[(colon + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out int steps) && steps >= 1)
+        {
+            return value;
+        }
+
+        throw new ArgumentException($"--kd-schedule expects constant, linear-decay, cosine-decay, delay:N or warmup:N (N ≥ 1 steps), got '{value}'.");
+    }
 
     private static double Weight(string name, string value)
         => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double result) && result >= 0 && double.IsFinite(result)

@@ -1,3 +1,5 @@
+using DeFeat.Hooks.Schedules;
+
 namespace FasterRcnnDistillation.Distillation;
 
 /// <summary>
@@ -15,6 +17,24 @@ public sealed record DistillationSettings
     public double ProposalObjectWeight { get; init; } = 2;
 
     public double ProposalBackgroundWeight { get; init; } = 2;
+
+    /// <summary>The KD weight over training (every term); null = constant.</summary>
+    public KdWeightSchedule? Schedule { get; init; }
+
+    /// <summary>
+    /// ρ of a <c>KdBalancer</c> (each term's gradient at the student's features held at most ρ times the detection
+    /// loss's); null = no balancer, the terms act at their λ.
+    /// </summary>
+    public double? BalanceRatio { get; init; }
+
+    /// <summary>Whether the balancer scales each neck level on its own (default) or the whole neck term with one scale.</summary>
+    public bool BalancePerLevel { get; init; } = true;
+
+    /// <summary>CSV file of the gradient-balance diagnostic (<c>GradientBalance</c>) and the teacher's feature energy; null = none.</summary>
+    public string? DiagnosticsFile { get; init; }
+
+    /// <summary>Steps between two diagnostics (with <see cref="DiagnosticsFile"/>); the first step is always diagnosed.</summary>
+    public int DiagnoseEvery { get; init; } = 50;
 
     /// <summary>
     /// Canonical size c (px) of <c>DeFeatMaskBuilder</c>'s level rule: a box of sqrt-area below 2c marks P2, 2c–4c P3,

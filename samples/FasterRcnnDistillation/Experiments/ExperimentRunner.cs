@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using DeFeat.Hooks.Schedules;
 using FasterRcnnDistillation.Cli;
 using FasterRcnnDistillation.Data;
 using FasterRcnnDistillation.Distillation;
@@ -45,11 +46,42 @@ public sealed class ExperimentRunner
     private double MaskCanonicalSize => DistillationSettings.ForImageSize(train.ImageSize);
 
     private string DistillSettings => string.Create(CultureInfo.InvariantCulture,
-        $"λ {options.ObjectWeight}/{options.BackgroundWeight}, KD {(options.ProposalKd ? "on" : "off")}");
+        $"λ {options.ObjectWeight}/{options.BackgroundWeight}, KD {(options.ProposalKd ? "on" : "off")}")
+        + (options.KdBalance is { } ratio ? string.Create(CultureInfo.InvariantCulture, $", balance ρ {ratio}{(options.KdBalancePerLevel ? "" : " per term")}") : "")
+        + (options.KdSchedule == "constant" ? "" : $", {options.KdSchedule}")
+        + OptimizerSettings;
 
-    /// <summary>The DeFeat settings in file names, e.g. <c>obj3-bg12-kdon</c>, so that ablations do not overwrite each other.</summary>
+    /// <summary>The optimiser when it is not the default, e.g. ", SGD lr 0.02".</summary>
+    private string OptimizerSettings => options.Optimizer == "sgd" || options.Lr is not null
+        ? string.Create(CultureInfo.InvariantCulture, $", {options.Optimizer} lr {options.LearningRate}")
+        : "";
+
+    /// <summary>
+    /// The DeFeat settings in file names, e.g. <c>obj3-bg12-kdon</c> (plus <c>-bal0.1</c>, <c>-linear-decay</c>,
+    /// <c>-sgd0.02</c> when set), so that ablations do not overwrite each other.
+    /// </summary>
     private string SettingsSuffix => string.Create(CultureInfo.InvariantCulture,
-        $"obj{options.ObjectWeight}-bg{options.BackgroundWeight}-kd{(options.ProposalKd ? "on" : "off")}");
+        $"obj{options.ObjectWeight}-bg{options.BackgroundWeight}-kd{(options.ProposalKd ? "on" : "off")}")
+        + (options.KdBalance is { } ratio ? string.Create(CultureInfo.InvariantCulture, $"-bal{(options.KdBalancePerLevel ? "" : "term")}{ratio}") : "")
+        + (options.KdSchedule == "constant" ? "" : "-" + options.KdSchedule.Replace(':', '_'))
+        + OptimizerSuffix;
+
+    /// <summary>The optimiser in file names when it is not the default, e.g. <c>-sgd0.02</c>.</summary>
+    private string OptimizerSuffix => options.Optimizer == "sgd" || options.Lr is not null
+        ? string.Create(CultureInfo.InvariantCulture, $"-{options.Optimizer}{options.LearningRate}")
+        : "";
+
+    /// <summary>Steps of one student run (for the KD schedules).</summary>
+    private long StudentSteps => (long)Math.Max(1, train.Count / options.BatchSize) * options.StudentEpochs;
+
+    private KdWeightSchedule? Schedule => options.KdSchedule switch
+    {
+        "constant" => null,
+        "linear-decay" => new LinearDecaySchedule(StudentSteps),
+        "cosine-decay" => new CosineDecaySchedule(StudentSteps),
+        var s when s.StartsWith("delay:", StringComparison.Ordinal) => new DelayedStartSchedule(int.Parse(s[6..], CultureInfo.InvariantCulture), new ConstantSchedule()),
+        var s => new LinearWarmupSchedule(int.Parse(s[7..], CultureInfo.InvariantCulture)),
+    };
 
     public void Run()
     {
@@ -83,7 +115,7 @@ public sealed class ExperimentRunner
         ResultsTable.Print(results);
         ResultsTable.AppendCsv(Path.Combine(options.Output, "results.csv"), results);
         string suffix = options.Command is "student" or "teacher"
-            ? $"{options.Command}-seed{options.Seed}"
+            ? $"{options.Command}-seed{options.Seed}{OptimizerSuffix}"
             : $"{options.Command}-seed{options.Seed}-{SettingsSuffix}";
         string curves = Path.Combine(options.Output, $"losses-{suffix}.png");
         LossCurvePlot.Save(curves, histories, new[] { "detection", "neck_object", "neck_background", "proposal_object", "proposal_background" },
@@ -124,7 +156,7 @@ public sealed class ExperimentRunner
     private ModelResult TrainStudent(out FasterRcnn student)
     {
         student = NewModel(DetectorConfig.Student(Classes));
-        return TrainAndEvaluate("student", "R18, baseline", student, options.StudentEpochs, null);
+        return TrainAndEvaluate("student", "R18, baseline" + OptimizerSettings, student, options.StudentEpochs, null);
     }
 
     private ModelResult Distill(FasterRcnn teacher, out FasterRcnn student)
@@ -136,6 +168,11 @@ public sealed class ExperimentRunner
             NeckBackgroundWeight = options.BackgroundWeight,
             ProposalKd = options.ProposalKd,
             MaskCanonicalSize = MaskCanonicalSize,
+            Schedule = Schedule,
+            BalanceRatio = options.KdBalance,
+            BalancePerLevel = options.KdBalancePerLevel,
+            DiagnosticsFile = options.DiagnoseEvery > 0 ? Path.Combine(options.Output, $"balance-distill-seed{options.Seed}-{SettingsSuffix}.csv") : null,
+            DiagnoseEvery = Math.Max(1, options.DiagnoseEvery),
         }, device);
         return TrainAndEvaluate("student + DeFeat", DistillSettings, student, options.StudentEpochs, objective);
     }
@@ -155,14 +192,17 @@ public sealed class ExperimentRunner
     {
         string run = name switch
         {
-            "teacher" => $"teacher-seed{options.Seed}",
-            "student" => $"student-seed{options.Seed}",
+            "teacher" => $"teacher-seed{options.Seed}{OptimizerSuffix}",
+            "student" => $"student-seed{options.Seed}{OptimizerSuffix}",
             _ => $"distill-seed{options.Seed}-{SettingsSuffix}",
         };
         var trainingOptions = new TrainingOptions
         {
             Epochs = epochs,
             BatchSize = options.BatchSize,
+            Optimizer = options.Optimizer,
+            LearningRate = options.LearningRate,
+            ClipNorm = options.Optimizer == TrainingOptions.Sgd ? 35.0 : 10.0,
             Seed = options.Seed,
             Device = device,
             CheckpointFolder = Path.Combine(options.Output, "checkpoints", run),

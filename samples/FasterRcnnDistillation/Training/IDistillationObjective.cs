@@ -13,8 +13,11 @@ public interface IDistillationObjective
     /// <summary>Runs before the student's training forward on <paramref name="batch"/> (e.g. the teacher's forward).</summary>
     void BeforeStudent(DetectionBatch batch);
 
-    /// <summary>Named 0-D loss tensors of this step, called after the student's training forward on the batch.</summary>
-    IReadOnlyDictionary<string, Tensor> Losses(DetectionBatch batch);
+    /// <summary>
+    /// The distillation losses of the step, after the student's training forward; <paramref name="taskLoss"/> is the
+    /// student's own (detection) loss of the step, which a balance or a gradient diagnostic compares with.
+    /// </summary>
+    DistillationStep Losses(DetectionBatch batch, Tensor taskLoss);
 
     /// <summary>Pauses the objective's hooks until the handle is disposed, so the models can be evaluated mid-training as written.</summary>
     IDisposable Suspend();

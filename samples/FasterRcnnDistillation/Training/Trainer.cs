@@ -27,7 +27,9 @@ public static class Trainer
         var order = new Random(options.Seed);
         model.to(options.Device).train();
         var parameters = model.parameters().Concat(distillation?.Parameters ?? Enumerable.Empty<TorchSharp.Modules.Parameter>()).ToList();
-        var optimizer = optim.AdamW(parameters, options.LearningRate, weight_decay: options.WeightDecay);
+        TorchSharp.Modules.OptimizerHelper optimizer = options.Optimizer == TrainingOptions.Sgd
+            ? optim.SGD(parameters, options.LearningRate, momentum: 0.9, weight_decay: options.WeightDecay)
+            : optim.AdamW(parameters, options.LearningRate, weight_decay: options.WeightDecay);
         int stepsPerEpoch = Math.Max(1, data.Count / options.BatchSize);
         int totalSteps = stepsPerEpoch * options.Epochs;
         var settings = new TrainingRunSettings(
@@ -145,16 +147,18 @@ public static class Trainer
 
         var output = model.TrainingForward(batch);
         var terms = new Dictionary<string, Tensor>(output.Losses);
+        var total = terms.Values.Aggregate((a, c) => a + c);
         if (distillation is not null)
         {
             using var losses = StepProfile.Measure("distillation losses");
-            foreach (var (name, value) in distillation.Losses(batch))
+            var kd = distillation.Losses(batch, total);
+            foreach (var (name, value) in kd.Parts.Concat(kd.Logged))
             {
                 terms[name] = value;
             }
-        }
 
-        var total = terms.Values.Aggregate((a, c) => a + c);
+            total = total + kd.Total;
+        }
         using (StepProfile.Measure("backward"))
         {
             optimizer.zero_grad();
@@ -163,7 +167,7 @@ public static class Trainer
 
         using (StepProfile.Measure("clip + optimizer"))
         {
-            nn.utils.clip_grad_norm_(parameters, 10.0);
+            nn.utils.clip_grad_norm_(parameters, options.ClipNorm);
             optimizer.step();
         }
 
@@ -173,7 +177,7 @@ public static class Trainer
         }
     }
 
-    /// <summary>The step's loss terms and their total as numbers, in one read from the device.</summary>
+    /// <summary>The step's loss terms (and logged values) and the trained total as numbers, in one read from the device.</summary>
     private static Dictionary<string, double> ReadLosses(Dictionary<string, Tensor> terms, Tensor total)
     {
         using var scope = NewDisposeScope();

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace FasterRcnnDistillation.Training;
 
 /// <summary>
-/// Schedule of one training run: AdamW, linear warm-up then cosine decay to 5 % of the peak rate; optional periodic
+/// Schedule of one training run: AdamW (or SGD), linear warm-up then cosine decay to 5 % of the peak rate; optional periodic
 /// checkpoints to resume from and periodic validation.
 /// </summary>
 public sealed record TrainingOptions
@@ -14,6 +14,18 @@ public sealed record TrainingOptions
     public int BatchSize { get; init; } = 8;
 
     public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>The optimiser's name in <c>--optimizer</c> for SGD with momentum 0.9 (the official DeFeat recipe's).</summary>
+    public const string Sgd = "sgd";
+
+    /// <summary>The optimiser's name in <c>--optimizer</c> for AdamW (the sample's default).</summary>
+    public const string AdamW = "adamw";
+
+    /// <summary><see cref="AdamW"/> (default) or <see cref="Sgd"/>; both use <see cref="WeightDecay"/>.</summary>
+    public string Optimizer { get; init; } = AdamW;
+
+    /// <summary>Largest L2 norm of all gradients together (clipped to it before each step): 10 for AdamW, 35 in the official SGD recipe.</summary>
+    public double ClipNorm { get; init; } = 10.0;
 
     public double WeightDecay { get; init; } = 1e-4;
 
