@@ -21,25 +21,33 @@ public sealed class CheckpointTests : IDisposable
         }
     }
 
-    [Fact]
-    public void A_run_that_crashed_and_was_resumed_ends_exactly_like_one_that_never_stopped()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_run_that_crashed_and_was_resumed_ends_exactly_like_one_that_never_stopped(bool balanced)
     {
         var data = SyntheticShapes.Generate(8, seed: 21, imageSize: 64);
         var options = new TrainingOptions { Epochs = 2, BatchSize = 4, WarmupSteps = 1, Seed = 3, CheckpointEvery = 2 };
 
         // Uninterrupted: 4 steps (2 epochs of 2), with DeFeat (adaptation layers and the distiller's step are state too).
-        var (straight, straightAdapters, straightRun) = TrainDistilled(data, options with { CheckpointFolder = Path.Combine(folder, "straight") }, crashAtStep: null, initSeed: 5);
+        var (straight, straightAdapters, straightRun) = TrainDistilled(data, options with { CheckpointFolder = Path.Combine(folder, "straight") }, crashAtStep: null, initSeed: 5, balanced);
 
         // Interrupted: the third step throws (a crash after the checkpoint of step 2, in the second epoch) ...
         string resumed = Path.Combine(folder, "resumed");
-        var crash = () => TrainDistilled(data, options with { CheckpointFolder = resumed }, crashAtStep: 2, initSeed: 5);
+        var crash = () => TrainDistilled(data, options with { CheckpointFolder = resumed }, crashAtStep: 2, initSeed: 5, balanced);
         crash.Should().Throw<SimulatedCrash>();
         TrainingCheckpoint.Exists(resumed).Should().BeTrue();
 
         // ... and a new process (fresh models with other initial weights) resumes from the checkpoint.
-        var (again, againAdapters, againRun) = TrainDistilled(data, options with { CheckpointFolder = resumed, Resume = true }, crashAtStep: null, initSeed: 99);
+        var (again, againAdapters, againRun) = TrainDistilled(data, options with { CheckpointFolder = resumed, Resume = true }, crashAtStep: null, initSeed: 99, balanced);
 
         againRun.History.Should().HaveCount(4);
+        if (balanced)
+        {
+            // The balancer measured at step 0 only (interval 10): the resumed steps must use the restored scales.
+            straightRun.History.Should().OnlyContain(step => step.ContainsKey("kd_scale_neck0") && step["kd_scale_neck0"] < 1);
+        }
+
         againRun.History.Should().BeEquivalentTo(straightRun.History, o => o.WithStrictOrdering());
         TrainingChecks.ValuesShouldBeFinite("resumed", again.Select((p, i) => ($"student {i}", p)).ToList());
         for (int i = 0; i < straight.Count; i++)
@@ -84,15 +92,18 @@ public sealed class CheckpointTests : IDisposable
         return (data, options);
     }
 
-    /// <summary>Trains a tiny student with DeFeat from a tiny teacher; returns copies of the student's and adapters' parameters.</summary>
+    /// <summary>
+    /// Trains a tiny student with DeFeat from a tiny teacher (with a KdBalancer when <paramref name="balanced"/>); returns
+    /// copies of the student's and adapters' parameters.
+    /// </summary>
     private static (List<Tensor> Student, List<Tensor> Adapters, TrainingRun Run) TrainDistilled(
-        DetectionDataset data, TrainingOptions options, int? crashAtStep, int initSeed)
+        DetectionDataset data, TrainingOptions options, int? crashAtStep, int initSeed, bool balanced)
     {
         manual_seed(17);
         using var teacher = new FasterRcnn(TinyDetector.Config(32, 32));
         manual_seed(initSeed);
         using var student = new FasterRcnn(TinyDetector.Config(16, 16));
-        using var defeat = new DeFeatObjective(teacher, student, new DistillationSettings(), CPU);
+        using var defeat = new DeFeatObjective(teacher, student, new DistillationSettings { BalanceRatio = balanced ? 1e-3 : null }, CPU);
         var objective = new CrashingObjective(defeat, crashAtStep);
         var run = Trainer.Train(student, data, options, "checkpointed", objective);
         return (Copies(student.parameters()), Copies(defeat.Parameters), run);

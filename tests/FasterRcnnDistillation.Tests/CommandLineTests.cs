@@ -82,6 +82,21 @@ public class CommandLineTests
             .WithMessage("--roi-samples expects an integer ≥ 1, got '0'.");
     }
 
+    [Fact]
+    public void The_balance_schedule_and_optimiser_options_are_parsed_and_bad_values_named()
+    {
+        var options = SampleOptions.Parse(["distill", "--kd-balance", "0.3", "--kd-balance-per", "term", "--kd-schedule", "delay:300", "--optimizer", "sgd"]);
+
+        (options.KdBalance, options.KdBalancePerLevel, options.KdSchedule, options.Optimizer, options.LearningRate).Should().Be((0.3, false, "delay:300", "sgd", 0.02));
+        SampleOptions.Parse(["distill", "--kd-balance", "off"]).KdBalance.Should().BeNull();
+        SampleOptions.Parse(["distill", "--lr", "0.005"]).LearningRate.Should().Be(0.005);
+        SampleOptions.Parse(["distill"]).LearningRate.Should().Be(1e-3);
+        FluentActions.Invoking(() => SampleOptions.Parse(["--kd-balance", "0"])).Should().Throw<ArgumentException>().WithMessage("--kd-balance expects a finite number > 0 (or off), got '0'.");
+        FluentActions.Invoking(() => SampleOptions.Parse(["--kd-schedule", "delay:x"])).Should().Throw<ArgumentException>().WithMessage("--kd-schedule expects constant, linear-decay, cosine-decay, delay:N or warmup:N*got 'delay:x'.");
+        FluentActions.Invoking(() => SampleOptions.Parse(["--kd-balance-per", "cell"])).Should().Throw<ArgumentException>().WithMessage("--kd-balance-per expects level or term, got 'cell'.");
+        FluentActions.Invoking(() => SampleOptions.Parse(["--optimizer", "adam"])).Should().Throw<ArgumentException>().WithMessage("--optimizer expects adamw or sgd, got 'adam'.");
+    }
+
     [Theory]
     [InlineData("--image-size", "128", "*trained on the built-in data at 96 px: for --image-size 128 train one with the 'teacher' command and pass it with --teacher FILE.")]
     public void The_shipped_teacher_is_refused_for_data_it_was_not_trained_on(string name, string value, string message)

@@ -18,8 +18,8 @@ namespace DeFeat.Hooks.Balance;
 /// s_t,l = min(MaximumScale, ρ·ḡ_task / ḡ_kd). Its result is Σ_t Σ_l s_t,l·L_t,l (<see cref="DistillationLosses.LevelTotals"/>;
 /// with <see cref="KdBalancerOptions.PerLevel"/> off, or for a term without level shares, one scale per term over the
 /// norm of all its levels). A scale multiplies every part of the term at that level, so the paper's object/background
-/// ratio (λ_obj : λ_bg) is kept. Where the task loss does not reach the term's student tensors (an RoI head re-run on the
-/// teacher's proposals) the scale stays MaximumScale.
+/// ratio (λ_obj : λ_bg) is kept. Where the task loss does not reach the term's student tensors (e.g. an RoI head re-run on
+/// the teacher's proposals outside the detection loss) the scale stays MaximumScale.
 /// </para>
 /// <para>
 /// The measurement and the scales stay on the device: no host read. The scales, the averages and the step are the
