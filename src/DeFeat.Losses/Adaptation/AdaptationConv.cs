@@ -25,10 +25,20 @@ namespace DeFeat.Losses.Adaptation;
 /// feature going into float32 adapters) is cast to the parameters' dtype first instead of failing with a dtype
 /// mismatch; the output has the parameters' dtype.
 /// </para>
+/// <para>
+/// CPU: libtorch 2.10's oneDNN convolution backward returns wrong (sometimes NaN) input gradients for 3×3 stride-1
+/// convolutions whose output channel count is not a multiple of 16 (docs/cpu-convolution-nan.md). On the CPU, for such a
+/// C_t, the layer convolves with zero filters appended up to the next multiple of 16 and drops their outputs: the output
+/// and every gradient are those of the C_t-channel convolution, computed outside the faulty kernels. The parameters keep
+/// their shapes ([C_t, C_s, 3, 3] and [C_t]), so saved states load unchanged.
+/// </para>
 /// </remarks>
 public sealed class AdaptationConv : nn.Module<Tensor, Tensor>
 {
     private const double InitialWeightScale = 1e-4;
+
+    /// <summary>The output-channel block below which oneDNN's CPU backward is wrong: the AVX-512 float32 vector width.</summary>
+    private const long SafeOutputBlock = 16;
 
     private readonly Conv2d conv;
 
@@ -75,7 +85,17 @@ public sealed class AdaptationConv : nn.Module<Tensor, Tensor>
     {
         Validate(input, nameof(input));
         var weightType = conv.weight!.dtype;
-        return conv.call(input.dtype == weightType ? input : input.to_type(weightType));
+        var x = input.dtype == weightType ? input : input.to_type(weightType);
+        var missing = (SafeOutputBlock - (OutChannels % SafeOutputBlock)) % SafeOutputBlock;
+        if (missing == 0 || x.device_type != DeviceType.CPU)
+        {
+            return conv.call(x);
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var weight = nn.functional.pad(conv.weight!, [0, 0, 0, 0, 0, 0, 0, missing]);
+        var bias = nn.functional.pad(conv.bias!, [0, missing]);
+        return nn.functional.conv2d(x, weight, bias, padding: [1, 1]).narrow(1, 0, OutChannels).MoveToOuterDisposeScope();
     }
 
     /// <summary>Checks that <paramref name="input"/> fits this layer (metadata only, no host synchronisation).</summary>
