@@ -1,0 +1,105 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeFeat.Losses.Platform;
+
+/// <summary>
+/// Whether this process computes CPU convolution gradients correctly, and the switch that makes it. libtorch 2.10's
+/// oneDNN convolution backward (TorchSharp 0.107, CPU) returns wrong, sometimes NaN, input gradients for 3×3 stride-1
+/// convolutions whose output channel count is not a multiple of 16, on AVX-512 machines and with the AVX2 cap alike
+/// (docs/cpu-convolution-nan.md): a RetinaNet class head with 9 anchors × 3 classes trains on garbage there.
+/// </summary>
+public static class CpuConvolutionCheck
+{
+    private const string LibTorchCpu = "libtorch_cpu.so";
+
+    /// <summary>
+    /// Runs a few float32 convolutions of the faulty kind on the CPU with the current thread count and compares each input
+    /// gradient with float64 (which libtorch computes without oneDNN). Takes a few milliseconds; run it once at start-up.
+    /// </summary>
+    /// <param name="trials">Trials (≥ 1); the fault is intermittent per call, 16 catches it reliably where it exists.</param>
+    /// <returns>The report; <see cref="CpuConvolutionReport.Advice"/> is one line for the log.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="trials"/> is below 1.</exception>
+    public static CpuConvolutionReport Run(int trials = 16)
+    {
+        Guard.Positive(trials, nameof(trials));
+        var wrong = 0;
+        var largest = 0.0;
+        for (var trial = 0; trial < trials; trial++)
+        {
+            using var scope = NewDisposeScope();
+            var generator = new Generator((ulong)(7919 + trial));
+            var x64 = randn([2, 8, 4, 4], dtype: float64, generator: generator);
+            var w64 = randn([9, 8, 3, 3], dtype: float64, generator: generator);
+            var g64 = randn([2, 9, 4, 4], dtype: float64, generator: generator);
+            var x32 = x64.to(float32).requires_grad_();
+            (nn.functional.conv2d(x32, w64.to(float32), padding: [1, 1]) * g64.to(float32)).sum().backward();
+            var x = x32.detach().to(float64).requires_grad_();
+            (nn.functional.conv2d(x, w64.to(float32).to(float64), padding: [1, 1]) * g64).sum().backward();
+            var got = x32.grad!.to(float64);
+            var reference = x.grad!;
+            if (!got.isfinite().all().item<bool>())
+            {
+                wrong++;
+                continue;
+            }
+
+            var error = (got - reference).abs().max().item<double>() / reference.abs().max().item<double>();
+            largest = Math.Max(largest, error);
+            wrong += error > 1e-3 ? 1 : 0;
+        }
+
+        return new CpuConvolutionReport(wrong > 0, trials, wrong, largest, OneDnnEnabled);
+    }
+
+    /// <summary>Whether libtorch's oneDNN (mkldnn) CPU convolutions are enabled in this process (Linux x64).</summary>
+    /// <exception cref="PlatformNotSupportedException">Not Linux x64, where the switch is read through libtorch_cpu.so.</exception>
+    public static bool OneDnnEnabled
+    {
+        get
+        {
+            ThrowIfUnsupported();
+            using var load = zeros(1); // loads libtorch through TorchSharp first
+            return UserEnabledMkldnn(GlobalContext());
+        }
+    }
+
+    /// <summary>
+    /// Turns oneDNN (mkldnn) off for the CPU convolutions of this process: libtorch's own switch
+    /// (<c>torch.backends.mkldnn.enabled = False</c> in Python), which TorchSharp does not expose. Convolutions then run
+    /// libtorch's native kernels, which compute correct gradients; measured cost: docs/cpu-convolution-nan.md. Call it
+    /// once at start-up, before training.
+    /// </summary>
+    /// <exception cref="PlatformNotSupportedException">Not Linux x64.</exception>
+    public static void DisableOneDnn()
+    {
+        ThrowIfUnsupported();
+        using var load = zeros(1);
+        var context = GlobalContext();
+        SetUserEnabledMkldnn(context, false);
+        if (UserEnabledMkldnn(context))
+        {
+            throw new InvalidOperationException("libtorch kept oneDNN enabled after setUserEnabledMkldnn(false).");
+        }
+    }
+
+    private static void ThrowIfUnsupported()
+    {
+        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
+        {
+            throw new PlatformNotSupportedException("The oneDNN switch is reached through libtorch_cpu.so on Linux x64 only.");
+        }
+    }
+
+    // at::globalContext(), at::Context::setUserEnabledMkldnn(bool), at::Context::userEnabledMkldnn() of libtorch 2.10.
+    [DllImport(LibTorchCpu, EntryPoint = "_ZN2at13globalContextEv")]
+    private static extern IntPtr GlobalContext();
+
+    [DllImport(LibTorchCpu, EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
+    private static extern void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [DllImport(LibTorchCpu, EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private static extern bool UserEnabledMkldnn(IntPtr context);
+}
