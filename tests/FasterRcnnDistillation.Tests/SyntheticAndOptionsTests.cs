@@ -40,6 +40,9 @@ public class SyntheticAndOptionsTests
         options.ProposalKd.Should().BeFalse();
         options.StudentEpochs.Should().Be(2);
         SampleOptions.Parse(Array.Empty<string>()).Command.Should().Be("compare");
+        SampleOptions.Parse(new[] { "distill", "--proposal-kd", "on" }).ProposalKd.Should().BeTrue();
+        var defaults = SampleOptions.Parse(new[] { "compare" });
+        (defaults.ProposalKd, defaults.KdBalance, defaults.KdBalancePerLevel).Should().Be((false, 0.1, true), "the recipe RESULTS.md chose");
     }
 
     [Theory]
