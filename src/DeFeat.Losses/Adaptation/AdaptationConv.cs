@@ -21,24 +21,23 @@ namespace DeFeat.Losses.Adaptation;
 /// It is only needed for distillation and is dropped at inference.
 /// </para>
 /// <para>
+/// CPU convolution fault: libtorch's oneDNN returns wrong input gradients for a 3×3 stride-1 convolution on x86 CPUs
+/// when the output channels are not a multiple of 16 (AVX-512) or 8 (AVX2), e.g. 3→4, 8→9 or 5→12, and wrong outputs
+/// for more than 16 input channels that are not a multiple of 16, e.g. 24→8 (docs/cpu-convolution-nan.md). On the CPU,
+/// outside float64, this layer therefore computes such a convolution with its input, weight and bias zero-padded to
+/// the next multiples of 16 input and output channels and the extra output channels cut off again: the same values and
+/// gradients, from the same parameters (<c>state_dict</c> keeps weight [C_t, C_s, 3, 3] and bias
+/// [C_t]). Other convolutions of a model are not covered: see <see cref="Platform.CpuConvolutionCheck"/>.
+/// </para>
+/// <para>
 /// Mixed precision: an input whose dtype differs from the layer's parameters (e.g. a float16 or bfloat16 student
 /// feature going into float32 adapters) is cast to the parameters' dtype first instead of failing with a dtype
 /// mismatch; the output has the parameters' dtype.
-/// </para>
-/// <para>
-/// CPU: libtorch 2.10's oneDNN convolution backward returns wrong (sometimes NaN) input gradients for 3×3 stride-1
-/// convolutions whose output channel count is not a multiple of 16 (docs/cpu-convolution-nan.md). On the CPU, for such a
-/// C_t, the layer convolves with zero filters appended up to the next multiple of 16 and drops their outputs: the output
-/// and every gradient are those of the C_t-channel convolution, computed outside the faulty kernels. The parameters keep
-/// their shapes ([C_t, C_s, 3, 3] and [C_t]), so saved states load unchanged.
 /// </para>
 /// </remarks>
 public sealed class AdaptationConv : nn.Module<Tensor, Tensor>
 {
     private const double InitialWeightScale = 1e-4;
-
-    /// <summary>The output-channel block below which oneDNN's CPU backward is wrong: the AVX-512 float32 vector width.</summary>
-    private const long SafeOutputBlock = 16;
 
     private readonly Conv2d conv;
 
@@ -84,19 +83,60 @@ public sealed class AdaptationConv : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         Validate(input, nameof(input));
-        var weightType = conv.weight!.dtype;
-        var x = input.dtype == weightType ? input : input.to_type(weightType);
-        var missing = (SafeOutputBlock - (OutChannels % SafeOutputBlock)) % SafeOutputBlock;
-        if (missing == 0 || x.device_type != DeviceType.CPU)
+        var weight = conv.weight!;
+        var converted = input.dtype == weight.dtype ? input : input.to_type(weight.dtype);
+        if (!NeedsPaddedChannels(weight))
         {
-            return conv.call(x);
+            return conv.call(converted);
         }
 
+        // Same result as conv.call: the input gets zero channels, the weight and bias zero rows and columns, up to multiples
+        // of 16 input and output channels (functionally, so the gradients still reach the real parameters and the real
+        // input, and state_dict is unchanged), and the extra output channels are cut off again. The extra input channels
+        // are zero and the extra output channels' upstream gradient is zero, so they add nothing to y, dL/dx or dL/dw.
         using var scope = torch.NewDisposeScope();
-        var weight = nn.functional.pad(conv.weight!, [0, 0, 0, 0, 0, 0, 0, missing]);
-        var bias = nn.functional.pad(conv.bias!, [0, missing]);
-        return nn.functional.conv2d(x, weight, bias, padding: [1, 1]).narrow(1, 0, OutChannels).MoveToOuterDisposeScope();
+        var extraIn = PaddedChannels(InChannels) - InChannels;
+        var extraOut = PaddedChannels(OutChannels) - OutChannels;
+        var paddedInput = converted;
+        var paddedWeight = weight.alias();
+        if (extraIn > 0)
+        {
+            paddedInput = torch.cat([converted, torch.zeros([converted.shape[0], extraIn, converted.shape[2], converted.shape[3]], weight.dtype, weight.device)], 1);
+            paddedWeight = torch.cat([paddedWeight, torch.zeros([OutChannels, extraIn, 3, 3], weight.dtype, weight.device)], 1);
+        }
+
+        var paddedBias = conv.bias!.alias();
+        if (extraOut > 0)
+        {
+            paddedWeight = torch.cat([paddedWeight, torch.zeros([extraOut, InChannels + extraIn, 3, 3], weight.dtype, weight.device)], 0);
+            paddedBias = torch.cat([paddedBias, torch.zeros([extraOut], weight.dtype, weight.device)], 0);
+        }
+
+        var output = nn.functional.conv2d(paddedInput, paddedWeight, paddedBias, strides: [1, 1], padding: [1, 1]);
+        return (extraOut > 0 ? output.narrow(1, 0, OutChannels) : output).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The channel multiple that avoids libtorch's oneDNN fault on x86 CPUs (docs/cpu-convolution-nan.md): a float32 3×3
+    /// stride-1 convolution's backward returns wrong input gradients (relative error up to 1, sometimes NaN) when the
+    /// output channels are not a multiple of the SIMD width in floats (16 with AVX-512, 8 with AVX2), and its forward
+    /// returns wrong outputs when there are more than 16 input channels and they are not a multiple of 16. Convolutions
+    /// whose input and output channels are both multiples of 16 were correct in every measurement.
+    /// </summary>
+    internal const long SafeChannelMultiple = 16;
+
+    /// <summary>
+    /// Whether forward pads the channels: on the CPU, for every dtype but float64 (libtorch's float64 convolutions do not
+    /// use oneDNN), when C_s or C_t is not a multiple of <see cref="SafeChannelMultiple"/>. On a GPU, in float64 and for
+    /// C_s, C_t in 16, 32, …, 256 forward is the plain convolution.
+    /// </summary>
+    internal bool NeedsPaddedChannels(Tensor weight) =>
+        (InChannels % SafeChannelMultiple != 0 || OutChannels % SafeChannelMultiple != 0)
+        && weight.device_type == DeviceType.CPU && weight.dtype != ScalarType.Float64;
+
+    /// <summary>A channel count rounded up to a multiple of <see cref="SafeChannelMultiple"/>.</summary>
+    internal static long PaddedChannels(long channels) =>
+        (channels + SafeChannelMultiple - 1) / SafeChannelMultiple * SafeChannelMultiple;
 
     /// <summary>Checks that <paramref name="input"/> fits this layer (metadata only, no host synchronisation).</summary>
     internal void Validate(Tensor input, string name)

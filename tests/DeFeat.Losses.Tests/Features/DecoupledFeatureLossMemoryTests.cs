@@ -62,6 +62,22 @@ public class DecoupledFeatureLossMemoryTests
         }
 
         DisposeScopeManager.Statistics.ThreadTotalLiveCount.Should().Be(afterWarmUp);
+
+        // Correct, not only finite: one step on copies of the trained adapters and of the inputs, float32 against float64
+        // (the adapters 3→4 and 2→4 are convolutions whose output channels are not a multiple of 16).
+        Float64GradientReference.ShouldMatch("one step of the loss with adapters 3→4 and 2→4", dtype =>
+        {
+            var copy = new FeatureAdapters([3, 2], [4, 4]);
+            copy.load_state_dict(adapters.state_dict());
+            copy.to(dtype);
+            using var copyLoss = new DecoupledFeatureLoss(adapters: copy);
+            var leaves = students.Select(student => student.detach().to(dtype).requires_grad_()).ToList();
+            copyLoss.call(leaves, teachers.Select(teacher => teacher.to(dtype)).ToList(), masks).Total.backward();
+            return leaves.Select((leaf, level) => ($"student level {level}", leaf.grad!))
+                .Concat(copy.named_parameters().Select(item => ($"adapters.{item.name}", item.parameter.grad!.clone())))
+                .ToDictionary(item => item.Item1, item => item.Item2);
+        });
+
         // The gradients accumulate over the steps (no zero_grad), so one NaN or infinity at any step would remain.
         TrainingChecks.GradientsShouldBeFinite(
             "after the steps",
