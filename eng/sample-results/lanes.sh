@@ -3,6 +3,7 @@
 # checkpointed and resumed (--resume): the script can be stopped and started again; finished runs are skipped.
 # Usage: bash eng/sample-results/lanes.sh RUNLIST OUTPUT [training images per run]
 #   RUNLIST: lines "name command args..." (e.g. "student-seed1 student --seed 1"); lane 1 takes odd lines, lane 2 even.
+#   A line's own --train-images overrides the script's.
 # The sample is built once and copied to OUTPUT/bin. Log: OUTPUT/run.log; per run OUTPUT/NAME.log, OUTPUT/results.csv.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,7 +19,8 @@ echo "$(date -u +%FT%TZ) start $list: $images images/run; machine: $(grep -m1 'm
 run() { # run NAME ARGS...
   local name=$1; shift
   if [ -f "$out/$name.done" ]; then return 0; fi
-  local command=(dotnet "$exe" "$@" --train-images "$images" --output "$out" --resume)
+  # The run's own options come after the script's image count, so a line may override it (--train-images 24000).
+  local command=(dotnet "$exe" "$1" --train-images "$images" "${@:2}" --output "$out" --resume)
   echo "$(date -u +%FT%TZ) $name: ${command[*]}" >> "$out/run.log"
   for attempt in 1 2 3; do
     if nice -n 10 "${command[@]}" >> "$out/$name.log" 2>&1; then
