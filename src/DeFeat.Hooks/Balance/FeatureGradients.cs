@@ -23,8 +23,12 @@ internal static class FeatureGradients
         var positions = Enumerable.Range(0, inputs.Count).Where(i => reached[i]).ToArray();
         // The loss plus 0 · Σ x makes every input part of the graph, so that libtorch returns a (zero) gradient for the
         // inputs the loss does not reach instead of an undefined tensor.
-        using var zero = 0.0.ToScalar();
-        var anchored = positions.Aggregate(loss, (sum, i) => sum.add(inputs[i].sum().mul(zero), HookScalars.One));
+        var anchored = loss;
+        foreach (var i in positions)
+        {
+            anchored = anchored.add(inputs[i].sum().mul(HookScalars.Zero), HookScalars.One);
+        }
+
         var gradients = torch.autograd.grad([anchored], [.. positions.Select(i => inputs[i])], retain_graph: true);
         for (var k = 0; k < positions.Length; k++)
         {

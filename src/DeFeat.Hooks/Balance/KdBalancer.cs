@@ -36,8 +36,6 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
     private readonly Tensor scales;
     private readonly Tensor kdNorms;
     private readonly Tensor taskNorms;
-    private readonly Scalar targetRatio;
-    private readonly Scalar maximumScale;
     private long stepValue;
     private long measurementCount;
 
@@ -56,12 +54,11 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
         Guard.NotEmpty(levelsByTerm.Keys.ToArray(), nameof(levelsByTerm));
         terms = [.. levelsByTerm.Select(pair => (pair.Key, (int)Guard.Positive(pair.Value, $"{nameof(levelsByTerm)}[{pair.Key}]")))];
         Options = options ?? new KdBalancerOptions();
-        targetRatio = Options.TargetRatio.ToScalar();
-        maximumScale = Options.MaximumScale.ToScalar();
         var entries = terms.Sum(term => Options.PerLevel ? term.Levels : 1);
         step = torch.zeros([], ScalarType.Int64);
         measurements = torch.zeros([], ScalarType.Int64);
-        scales = torch.full([entries], Options.MaximumScale, ScalarType.Float32);
+        using var initialScale = Options.MaximumScale.ToScalar();
+        scales = torch.full([entries], initialScale, ScalarType.Float32);
         kdNorms = torch.zeros([entries], ScalarType.Float32);
         taskNorms = torch.zeros([entries], ScalarType.Float32);
         register_buffer("step", step);
@@ -130,7 +127,7 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
 
         using (torch.no_grad())
         {
-            step.add_(HookScalars.One);
+            step.add_(HookScalars.One, HookScalars.One);
         }
 
         stepValue++;
@@ -261,16 +258,22 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
         var keep = measurementCount == 0 ? 0.0 : Options.Smoothing;
         using var keepScalar = keep.ToScalar();
         using var takeScalar = (1 - keep).ToScalar();
-        kdNorms.mul_(keepScalar).add_(kdNow.mul(takeScalar));
-        taskNorms.mul_(keepScalar).add_(taskNow.mul(takeScalar));
-        var wanted = taskNorms.mul(targetRatio).div(kdNorms).clamp_max(maximumScale);
-        scales.copy_(torch.where(taskNorms.gt(HookScalars.Zero), wanted, torch.full_like(wanted, Options.MaximumScale)));
-        measurements.add_(HookScalars.One);
+        using var target = Options.TargetRatio.ToScalar();
+        using var maximum = Options.MaximumScale.ToScalar();
+        kdNorms.mul_(keepScalar).add_(kdNow.mul(takeScalar), HookScalars.One);
+        taskNorms.mul_(keepScalar).add_(taskNow.mul(takeScalar), HookScalars.One);
+        var wanted = taskNorms.mul(target).div(kdNorms).clamp_max(maximum);
+        scales.copy_(torch.where(taskNorms.gt(HookScalars.Zero), wanted, torch.full_like(wanted, maximum)));
+        measurements.add_(HookScalars.One, HookScalars.One);
         measurementCount++;
     }
 
     /// <summary>‖x‖₂ over every element, a 0-D float32 tensor.</summary>
-    private static Tensor Norm(Tensor gradient) => gradient.to(float32).square().sum().sqrt();
+    private static Tensor Norm(Tensor gradient)
+    {
+        var single = gradient.to(float32);
+        return single.mul(single).sum().sqrt();
+    }
 
     /// <summary>‖(x_1, …, x_L)‖₂ over every element of every level, a 0-D float32 tensor.</summary>
     private static Tensor Norm(Tensor[] gradients) => stack(gradients.Select(Norm).ToArray()).norm();

@@ -343,11 +343,7 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
             var termParts = new List<string>();
             partsByTerm[term.Name] = termParts;
             using var factor = weight.ToScalar();
-            var inputCount = termLosses.StudentInputs.Count;
-            levelTotals[term.Name] = inputCount > 0 && termLosses.Parts.All(part => part.ByLevel.Count == inputCount)
-                ? [.. Enumerable.Range(0, inputCount).Select(level =>
-                    termLosses.Parts.Select(part => part.ByLevel[level]).Aggregate((sum, share) => sum.add(share, HookScalars.One)).mul(factor))]
-                : [];
+            levelTotals[term.Name] = LevelTotals(termLosses, factor);
             foreach (var (part, value, byLevel) in termLosses.Parts)
             {
                 var name = part.Length == 0 ? term.Name : $"{term.Name}_{part}";
@@ -382,6 +378,33 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
 
         Step = stepValue + 1;
         return result;
+    }
+
+    /// <summary>
+    /// The term's loss per level (its parts' level shares summed, times the term's weight), one per student input; empty
+    /// when the parts have no level shares for every input.
+    /// </summary>
+    private static Tensor[] LevelTotals(TermLosses termLosses, Scalar factor)
+    {
+        var count = termLosses.StudentInputs.Count;
+        if (count == 0 || termLosses.Parts.Any(part => part.ByLevel.Count != count))
+        {
+            return [];
+        }
+
+        var totals = new Tensor[count];
+        for (var level = 0; level < count; level++)
+        {
+            var sum = termLosses.Parts[0].ByLevel[level];
+            for (var part = 1; part < termLosses.Parts.Count; part++)
+            {
+                sum = sum.add(termLosses.Parts[part].ByLevel[level], HookScalars.One);
+            }
+
+            totals[level] = sum.mul(factor);
+        }
+
+        return totals;
     }
 
     /// <summary>Resumes the terms of a suspended distiller (once).</summary>
