@@ -39,6 +39,9 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
     private long stepValue;
     private long measurementCount;
 
+    /// <summary>The argument a failed load names while load(location) runs through load(reader); null otherwise.</summary>
+    private string? loadingFrom;
+
     /// <summary>Creates a balancer for the terms of one distiller, every scale at <see cref="KdBalancerOptions.MaximumScale"/>.</summary>
     /// <param name="levelsByTerm">
     /// Each term's name (<c>distiller.Terms</c>) and the number of student tensors it reads: a neck term its FPN levels (e.g.
@@ -163,12 +166,23 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The state does not fit this balancer, or holds a negative step; the balancer is left as it was.</exception>
     public override nn.Module load(BinaryReader reader, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
-        => LoadChecked(() => base.load(reader, strict, skip, loadedParameters), nameof(reader));
+        => LoadChecked(() => base.load(reader, strict, skip, loadedParameters), loadingFrom ?? nameof(reader));
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The state does not fit this balancer, or holds a negative step; the balancer is left as it was.</exception>
     public override nn.Module load(string location, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
-        => LoadChecked(() => base.load(location, strict, skip, loadedParameters), nameof(location));
+    {
+        // TorchSharp's load(location) opens the file and calls load(reader), which checks the state: it names this argument.
+        loadingFrom = nameof(location);
+        try
+        {
+            return base.load(location, strict, skip, loadedParameters);
+        }
+        finally
+        {
+            loadingFrom = null;
+        }
+    }
 
     /// <summary>Loads through <paramref name="load"/>; on a state that does not fit, restores the previous one and says why.</summary>
     private nn.Module LoadChecked(Func<nn.Module> load, string argument)

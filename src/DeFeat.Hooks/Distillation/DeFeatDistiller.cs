@@ -53,6 +53,12 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     private const string StepBuffer = "step";
     private readonly DistillationTerm[] terms;
     private readonly Tensor step;
+
+    /// <summary>Suspend() handles not yet disposed: the taps record again when the last one is.</summary>
+    private int suspensions;
+
+    /// <summary>The argument a failed load names while load(location) runs through load(reader); null otherwise.</summary>
+    private string? loadingFrom;
     private readonly string checkFiniteOption;
     private readonly bool checkFinite;
     private long stepValue;
@@ -171,7 +177,11 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         get => stepValue;
         set
         {
-            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            if (value < 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(Step), value, $"{nameof(Step)} must be ≥ 0; got {value}.");
+            }
+
             stepValue = value;
             using var scalar = value.ToScalar();
             using var noGrad = torch.no_grad();
@@ -212,42 +222,65 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     /// model) in the middle of training, e.g. <c>using (distiller.Suspend()) { Validate(student); }</c>: without it a
     /// student whose RoI head receives the teacher's proposals would wait for proposals the teacher never sampled.
     /// </summary>
-    /// <returns>A handle that resumes the taps and relays when disposed; what they recorded before is forgotten.</returns>
+    /// <returns>
+    /// A handle that resumes the taps and relays when disposed (nested handles: when the last is disposed); what they
+    /// recorded before is forgotten.
+    /// </returns>
     /// <exception cref="ObjectDisposedException">The distiller was disposed.</exception>
     public IDisposable Suspend()
     {
         Guard.NotDisposed(disposed, nameof(DeFeatDistiller));
-        foreach (var term in terms)
+        if (suspensions++ == 0)
         {
-            term.Clear();
-            term.SetSuspended(true);
+            foreach (var term in terms)
+            {
+                term.Clear();
+                term.SetSuspended(true);
+            }
         }
 
         return new Resumption(this);
     }
 
     /// <inheritdoc />
+    /// <exception cref="ArgumentException">The state's <c>step</c> is negative (the distiller is left as it was).</exception>
     public override (IList<string>, IList<string>) load_state_dict(Dictionary<string, Tensor> source, bool strict = true, IList<string>? skip = null)
     {
+        Guard.NotNull(source, nameof(source));
+        if (source.TryGetValue(StepBuffer, out var loaded) && loaded.item<long>() is var value && value < 0)
+        {
+            throw new ArgumentException($"The distiller state's '{StepBuffer}' is {value}; it must be ≥ 0.", nameof(source));
+        }
+
         var result = base.load_state_dict(source, strict, skip);
-        SyncStep();
+        SyncStep(stepValue, nameof(source));
         return result;
     }
 
     /// <inheritdoc />
+    /// <exception cref="ArgumentException">The state's <c>step</c> is negative (the step is left as it was).</exception>
     public override nn.Module load(BinaryReader reader, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
     {
+        var previous = stepValue;
         var result = base.load(reader, strict, skip, loadedParameters);
-        SyncStep();
+        SyncStep(previous, loadingFrom ?? nameof(reader));
         return result;
     }
 
     /// <inheritdoc />
+    /// <exception cref="ArgumentException">The state's <c>step</c> is negative (the step is left as it was).</exception>
     public override nn.Module load(string location, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
     {
-        var result = base.load(location, strict, skip, loadedParameters);
-        SyncStep();
-        return result;
+        // TorchSharp's load(location) opens the file and calls load(reader), which checks the step: it names this argument.
+        loadingFrom = nameof(location);
+        try
+        {
+            return base.load(location, strict, skip, loadedParameters);
+        }
+        finally
+        {
+            loadingFrom = null;
+        }
     }
 
     /// <inheritdoc />
@@ -420,6 +453,11 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
             }
 
             done = true;
+            if (--distiller.suspensions > 0)
+            {
+                return; // an outer Suspend() still holds
+            }
+
             foreach (var term in distiller.terms)
             {
                 term.Clear();
@@ -428,7 +466,18 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         }
     }
 
-    private void SyncStep() => stepValue = step.item<long>();
+    /// <summary>Reads the loaded step back (a host read, at load time only); a negative one is undone and refused.</summary>
+    private void SyncStep(long previous, string argument)
+    {
+        var loaded = step.item<long>();
+        if (loaded < 0)
+        {
+            Step = previous;
+            throw new ArgumentException($"The distiller state's '{StepBuffer}' is {loaded}; it must be ≥ 0.", argument);
+        }
+
+        stepValue = loaded;
+    }
 
     /// <summary>
     /// After a failed construction: disposes (which detaches) the terms this constructor attached and those it never

@@ -92,6 +92,64 @@ public class DistillerStateTests
     }
 
     [Fact]
+    public void Nested_suspensions_resume_only_when_the_outermost_is_disposed()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new TwoStageToy(8, seed: 1);
+        using var student = new TwoStageToy(4, seed: 2);
+        using var distiller = new DeFeatDistiller(teacher, student, Options());
+        var images = torch.randn(2, 3, 16, 16);
+        var alone = () => student.call(images);
+
+        using (distiller.Suspend())
+        {
+            var inner = distiller.Suspend();
+            inner.Dispose();
+            inner.Dispose();
+            alone.Should().NotThrow("the outer handle still holds the suspension");
+        }
+
+        alone.Should().Throw<InvalidOperationException>("the last handle resumed the relay");
+    }
+
+    [Fact]
+    public void A_negative_step_is_refused_by_the_setter_and_by_every_load_naming_it()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new TwoStageToy(8, seed: 1);
+        using var student = new TwoStageToy(4, seed: 2);
+        using var distiller = new DeFeatDistiller(teacher, student, Options());
+        distiller.Step = 3;
+
+        FluentActions.Invoking(() => distiller.Step = -1).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("Step");
+        var negative = distiller.state_dict().ToDictionary(pair => pair.Key, pair => pair.Value.clone());
+        negative["step"].fill_(-5);
+        FluentActions.Invoking(() => distiller.load_state_dict(negative))
+            .Should().Throw<ArgumentException>().WithParameterName("source").WithMessage("*'step' is -5; it must be ≥ 0*");
+        distiller.Step.Should().Be(3);
+
+        using var other = new DeFeatDistiller(new TwoStageToy(8, seed: 1), new TwoStageToy(4, seed: 2), Options());
+        var path = Path.Combine(Path.GetTempPath(), $"distiller-negative-{Guid.NewGuid():N}.bin");
+        try
+        {
+            using (torch.no_grad())
+            {
+                other.state_dict()["step"].fill_(-5);
+            }
+
+            other.save(path);
+            FluentActions.Invoking(() => distiller.load(path))
+                .Should().Throw<ArgumentException>().WithParameterName("location").WithMessage("*'step' is -5*");
+            distiller.Step.Should().Be(3);
+            distiller.state_dict()["step"].item<long>().Should().Be(3);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void Terms_with_the_same_name_or_no_terms_are_refused_and_leave_the_models_untouched()
     {
         using var scope = torch.NewDisposeScope();
