@@ -177,23 +177,36 @@ public sealed class DecoupledDenseKdLoss : nn.Module<IReadOnlyList<Tensor>, IRea
         return weights.dim() == 3 ? weights.unsqueeze(1).expand(shape) : weights;
     }
 
-    /// <summary>KL_T of every anchor, [B, A, H, W], summed over the K axis.</summary>
+    /// <summary>
+    /// KL_T of every anchor, [B, A, H, W], summed over the K axis, in the scores' dtype. Above
+    /// <see cref="Float64Temperature"/> it is computed in float64: the KL shrinks like 1/T² while float32 rounding of the
+    /// log-probabilities does not, and T²·KL would be rounding noise (large, even negative, at T = 1e6).
+    /// </summary>
     private Tensor AnchorKl(Tensor student, Tensor teacher, double temperature)
     {
+        var wide = temperature > Float64Temperature && student.dtype != ScalarType.Float64;
         using var temperatureScalar = temperature.ToScalar();
-        var scaledStudent = student / temperatureScalar;
-        var scaledTeacher = teacher / temperatureScalar;
+        var scaledStudent = (wide ? student.to(ScalarType.Float64) : student) / temperatureScalar;
+        var scaledTeacher = (wide ? teacher.to(ScalarType.Float64) : teacher) / temperatureScalar;
+        Tensor kl;
         if (Options.Activation == DenseKdActivation.Softmax)
         {
             var teacherLog = scaledTeacher.log_softmax(ClassAxis);
-            return KlTerms(teacherLog, scaledStudent.log_softmax(ClassAxis)).sum(ClassAxis);
+            kl = KlTerms(teacherLog, scaledStudent.log_softmax(ClassAxis)).sum(ClassAxis);
+        }
+        else
+        {
+            // Binary KL per class: the "is class k" and the "is not class k" outcome, log(1 − σ(x)) = log σ(−x).
+            var positive = KlTerms(scaledTeacher.log_sigmoid(), scaledStudent.log_sigmoid());
+            var negative = KlTerms(scaledTeacher.negative().log_sigmoid(), scaledStudent.negative().log_sigmoid());
+            kl = positive.add(negative, Scalars.One).sum(ClassAxis);
         }
 
-        // Binary KL per class: the "is class k" and the "is not class k" outcome, log(1 − σ(x)) = log σ(−x).
-        var positive = KlTerms(scaledTeacher.log_sigmoid(), scaledStudent.log_sigmoid());
-        var negative = KlTerms(scaledTeacher.negative().log_sigmoid(), scaledStudent.negative().log_sigmoid());
-        return positive.add(negative, Scalars.One).sum(ClassAxis);
+        return wide ? kl.to(student.dtype) : kl;
     }
+
+    /// <summary>The temperature above which the KL is computed in float64 (below it, the ordinary temperatures 1–16, the computation stays in the inputs' dtype).</summary>
+    internal const double Float64Temperature = 16;
 
     /// <summary>q·(log q − log p) from the log-probabilities, with 0·log 0 = 0 where q = 0.</summary>
     private static Tensor KlTerms(Tensor teacherLog, Tensor studentLog)

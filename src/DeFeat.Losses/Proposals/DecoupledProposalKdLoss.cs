@@ -103,17 +103,26 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
             backgroundTerm).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Per-row Σ_k q_k (log q_k − log p_k) at temperature T, [R]; terms with q_k = 0 count as 0.</summary>
+    /// <summary>
+    /// Per-row Σ_k q_k (log q_k − log p_k) at temperature T, [R], in the logits' dtype; terms with q_k = 0 count as 0.
+    /// Above <see cref="Float64Temperature"/> it is computed in float64: the KL then shrinks like 1/T² while float32
+    /// rounding of the log-probabilities does not, and T²·KL would be rounding noise (large, even negative, at T = 1e6).
+    /// </summary>
     private static Tensor RowKl(Tensor student, Tensor teacher, double temperature)
     {
+        var wide = temperature > Float64Temperature && student.dtype != ScalarType.Float64;
         using var temperatureScalar = temperature.ToScalar();
-        var studentLogProbabilities = (student / temperatureScalar).log_softmax(1);
-        var teacherLogProbabilities = (teacher / temperatureScalar).log_softmax(1);
+        var studentLogProbabilities = ((wide ? student.to(ScalarType.Float64) : student) / temperatureScalar).log_softmax(1);
+        var teacherLogProbabilities = ((wide ? teacher.to(ScalarType.Float64) : teacher) / temperatureScalar).log_softmax(1);
         var teacherProbabilities = teacherLogProbabilities.exp();
         var terms = teacherProbabilities * (teacherLogProbabilities - studentLogProbabilities);
         // 0 · log 0 = 0: without this, a class both networks rule out (-inf logits) would give 0 · (-inf + inf) = NaN.
-        return terms.masked_fill(teacherProbabilities.eq(Scalars.ZeroDouble), Scalars.ZeroDouble).sum(1);
+        var rowKl = terms.masked_fill(teacherProbabilities.eq(Scalars.ZeroDouble), Scalars.ZeroDouble).sum(1);
+        return wide ? rowKl.to(student.dtype) : rowKl;
     }
+
+    /// <summary>The temperature above which the KL is computed in float64 (below it, the ordinary temperatures 1–16, the computation stays in the inputs' dtype).</summary>
+    internal const double Float64Temperature = 16;
 
     /// <summary>β · T² · Σ_{rows in set} rowKl / max(|set|, 1), a 0-D tensor.</summary>
     private static Tensor SetTerm(Tensor rowKl, Tensor inSet, double weight, double temperature)
