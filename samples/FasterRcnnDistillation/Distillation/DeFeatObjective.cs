@@ -36,6 +36,7 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
     private readonly FeatureTap? teacherNeck;
     private readonly DeFeatMaskBuilder maskBuilder;
     private int step;
+    private bool warned;
 
     public DeFeatObjective(FasterRcnn teacher, FasterRcnn student, DistillationSettings settings, Device device)
     {
@@ -172,9 +173,10 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
         }
 
         File.AppendAllLines(file, lines);
-        if (report.Warning() is { } warning && step == 0)
+        if (!warned && report.Warning() is { } warning)
         {
-            Console.WriteLine(warning);
+            Console.WriteLine($"step {step}: {warning}");
+            warned = true;
         }
     }
 

@@ -13,9 +13,9 @@ internal static class FeatureGradients
     /// </summary>
     public static Tensor[] Of(Tensor loss, IReadOnlyList<Tensor> inputs)
     {
-        var reached = inputs.Select(input => input.requires_grad).ToArray();
-        var result = inputs.Select(input => zeros_like(input)).ToArray();
-        if (!loss.requires_grad || !reached.Any(r => r))
+        var reached = inputs.Select(input => loss.requires_grad && input.requires_grad).ToArray();
+        var result = inputs.Select((input, i) => reached[i] ? null! : zeros_like(input)).ToArray();
+        if (!reached.Any(r => r))
         {
             return result;
         }
