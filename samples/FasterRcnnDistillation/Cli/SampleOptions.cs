@@ -38,6 +38,8 @@ public sealed record SampleOptions
                                    features at most R times the detection loss's (default 0.1,
                                    chosen by the search in RESULTS.md; off = plain λ)
           --kd-balance-per level|term   one balance scale per neck level (default) or per term
+          --kd-balance-parts all|background   what the balancer scales: both parts (default, keeps
+                                   λ_obj : λ_bg) or only the background part (object part at its λ)
           --kd-schedule S          KD weight over training: constant (default), linear-decay,
                                    cosine-decay, delay:N (off for N steps), warmup:N
           --diagnose-every N       every N steps, the gradient balance (GradientBalance) at the
@@ -106,6 +108,9 @@ public sealed record SampleOptions
 
     /// <summary>Whether the balancer scales each level (<c>--kd-balance-per level</c>, default) or each term.</summary>
     public bool KdBalancePerLevel { get; init; } = true;
+
+    /// <summary>Whether the balancer scales only the background part (<c>--kd-balance-parts background</c>) instead of both (<c>all</c>, default).</summary>
+    public bool KdBalanceBackgroundOnly { get; init; }
 
     /// <summary>The KD weight schedule (<c>--kd-schedule</c>): constant, linear-decay, cosine-decay, delay:N or warmup:N.</summary>
     public string KdSchedule { get; init; } = "constant";
@@ -211,6 +216,12 @@ public sealed record SampleOptions
                     "level" => true,
                     "term" => false,
                     _ => throw new ArgumentException($"--kd-balance-per expects level or term, got '{value}'."),
+                } },
+                "--kd-balance-parts" => options with { KdBalanceBackgroundOnly = value switch
+                {
+                    "all" => false,
+                    "background" => true,
+                    _ => throw new ArgumentException($"--kd-balance-parts expects all or background, got '{value}'."),
                 } },
                 "--kd-schedule" => options with { KdSchedule = ScheduleName(value) },
                 "--diagnose-every" => options with { DiagnoseEvery = Int(name, value, 0) },

@@ -3,6 +3,7 @@ using DeFeat.Hooks.Balance;
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.RoiHeads;
+using DeFeat.Hooks.Terms;
 using DeFeat.Losses.Features;
 using DeFeat.Losses.Masks;
 using DeFeat.Losses.Proposals;
@@ -84,7 +85,12 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
                 levelsByTerm[DeFeatDistiller.ProposalTermName] = 1;
             }
 
-            balancer = new KdBalancer(levelsByTerm, new KdBalancerOptions { TargetRatio = ratio, PerLevel = settings.BalancePerLevel });
+            balancer = new KdBalancer(levelsByTerm, new KdBalancerOptions
+            {
+                TargetRatio = ratio,
+                PerLevel = settings.BalancePerLevel,
+                Parts = settings.BalanceBackgroundOnly ? [DecoupledFeatureTermLoss.BackgroundPart] : null,
+            });
             balancer.to(device);
         }
 

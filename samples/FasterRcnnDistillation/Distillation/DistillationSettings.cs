@@ -30,6 +30,9 @@ public sealed record DistillationSettings
     /// <summary>Whether the balancer scales each neck level on its own (default) or the whole neck term with one scale.</summary>
     public bool BalancePerLevel { get; init; } = true;
 
+    /// <summary>Whether the balancer scales only the neck's background part (the object part acts at its λ); default false, both parts.</summary>
+    public bool BalanceBackgroundOnly { get; init; }
+
     /// <summary>CSV file of the gradient-balance diagnostic (<c>GradientBalance</c>) and the teacher's feature energy; null = none.</summary>
     public string? DiagnosticsFile { get; init; }
 

@@ -47,7 +47,7 @@ public sealed class ExperimentRunner
 
     private string DistillSettings => string.Create(CultureInfo.InvariantCulture,
         $"λ {options.ObjectWeight}/{options.BackgroundWeight}, KD {(options.ProposalKd ? "on" : "off")}")
-        + (options.KdBalance is { } ratio ? string.Create(CultureInfo.InvariantCulture, $", balance ρ {ratio}{(options.KdBalancePerLevel ? "" : " per term")}") : "")
+        + (options.KdBalance is { } ratio ? string.Create(CultureInfo.InvariantCulture, $", balance ρ {ratio}{(options.KdBalancePerLevel ? "" : " per term")}{(options.KdBalanceBackgroundOnly ? " bg only" : "")}") : "")
         + (options.KdSchedule == "constant" ? "" : $", {options.KdSchedule}")
         + OptimizerSettings;
 
@@ -62,7 +62,7 @@ public sealed class ExperimentRunner
     /// </summary>
     private string SettingsSuffix => string.Create(CultureInfo.InvariantCulture,
         $"obj{options.ObjectWeight}-bg{options.BackgroundWeight}-kd{(options.ProposalKd ? "on" : "off")}")
-        + (options.KdBalance is { } ratio ? string.Create(CultureInfo.InvariantCulture, $"-bal{(options.KdBalancePerLevel ? "" : "term")}{ratio}") : "")
+        + (options.KdBalance is { } ratio ? string.Create(CultureInfo.InvariantCulture, $"-bal{(options.KdBalancePerLevel ? "" : "term")}{(options.KdBalanceBackgroundOnly ? "bg" : "")}{ratio}") : "")
         + (options.KdSchedule == "constant" ? "" : "-" + options.KdSchedule.Replace(':', '_'))
         + OptimizerSuffix;
 
@@ -171,6 +171,7 @@ public sealed class ExperimentRunner
             Schedule = Schedule,
             BalanceRatio = options.KdBalance,
             BalancePerLevel = options.KdBalancePerLevel,
+            BalanceBackgroundOnly = options.KdBalanceBackgroundOnly,
             DiagnosticsFile = options.DiagnoseEvery > 0 ? Path.Combine(options.Output, $"balance-distill-seed{options.Seed}-{SettingsSuffix}.csv") : null,
             DiagnoseEvery = Math.Max(1, options.DiagnoseEvery),
         }, device);

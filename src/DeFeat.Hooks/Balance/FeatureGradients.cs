@@ -37,8 +37,4 @@ internal static class FeatureGradients
 
         return result;
     }
-
-    /// <summary>The sum of a term's parts (the term's total), a 0-D tensor.</summary>
-    public static Tensor TermTotal(DistillationLosses losses, string term)
-        => losses.PartsByTerm[term].Select(name => losses[name]).Aggregate((sum, part) => sum.add(part, HookScalars.One));
 }

@@ -18,7 +18,8 @@ namespace DeFeat.Hooks.Balance;
 /// s_t,l = min(MaximumScale, ρ·ḡ_task / ḡ_kd). Its result is Σ_t Σ_l s_t,l·L_t,l (<see cref="DistillationLosses.LevelTotals"/>;
 /// with <see cref="KdBalancerOptions.PerLevel"/> off, or for a term without level shares, one scale per term over the
 /// norm of all its levels). A scale multiplies every part of the term at that level, so the paper's object/background
-/// ratio (λ_obj : λ_bg) is kept. Where the task loss does not reach the term's student tensors (e.g. an RoI head re-run on
+/// ratio (λ_obj : λ_bg) is kept, unless <see cref="KdBalancerOptions.Parts"/> names the parts to scale (e.g. only the
+/// background; the others then act at their own weights and are added unscaled). Where the task loss does not reach the term's student tensors (e.g. an RoI head re-run on
 /// the teacher's proposals outside the detection loss) the scale stays MaximumScale.
 /// </para>
 /// <para>
@@ -88,16 +89,16 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
     public long Step => stepValue;
 
     /// <summary>
-    /// The step's distillation loss to add to the detector's loss, Σ s·L over the entries, after updating the scales when
-    /// this step is a measurement step.
+    /// The step's distillation loss to add to the detector's loss, Σ s·L over the entries (plus the parts that
+    /// <see cref="KdBalancerOptions.Parts"/> leaves unscaled), after updating the scales when this step is a measurement step.
     /// </summary>
     /// <param name="losses">The step's distillation losses (the distiller's result), before the step's backward.</param>
     /// <param name="taskLoss">The detector's own loss of the same step, a 0-D tensor, before the step's backward.</param>
     /// <returns>A 0-D tensor of the losses' dtype with a gradient path to the student and the adaptation layers.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">
-    /// <paramref name="taskLoss"/> is not 0-D, or <paramref name="losses"/> has other terms or other level counts than
-    /// the balancer was made for; the message names them.
+    /// <paramref name="taskLoss"/> is not 0-D, <paramref name="losses"/> has other terms or other level counts than
+    /// the balancer was made for, or <see cref="KdBalancerOptions.Parts"/> names a part no term has; the message names them.
     /// </exception>
     public override Tensor forward(DistillationLosses losses, Tensor taskLoss)
     {
@@ -122,10 +123,11 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
             }
         }
 
-        var pieces = Pieces(losses);
+        var balanced = BalancedParts(losses);
+        var pieces = Pieces(losses, balanced);
         if (stepValue % Options.Interval == 0)
         {
-            Measure(losses, taskLoss);
+            Measure(losses, balanced, taskLoss);
         }
 
         using (torch.no_grad())
@@ -134,7 +136,13 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
         }
 
         stepValue++;
-        return stack(pieces).mul(scales.to(pieces[0].device).to(pieces[0].dtype)).sum();
+        var result = stack(pieces).mul(scales.to(pieces[0].device).to(pieces[0].dtype)).sum();
+        foreach (var part in losses.Parts.Where(part => !balanced.Values.Any(names => names.Contains(part.Name))))
+        {
+            result = result.add(part.Value, HookScalars.One);
+        }
+
+        return result;
     }
 
     /// <inheritdoc />
@@ -233,16 +241,67 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
         (stepValue, measurementCount) = (counters[0], counters[1]);
     }
 
-    /// <summary>The losses the entries scale, in entry order: per level (level totals) or per term (term totals).</summary>
-    private Tensor[] Pieces(DistillationLosses losses)
-        => [.. terms.SelectMany(term => Options.PerLevel && losses.LevelTotals[term.Term].Count == term.Levels
-            ? losses.LevelTotals[term.Term]
-            : Options.PerLevel
-                ? [FeatureGradients.TermTotal(losses, term.Term), .. Enumerable.Repeat(losses.Total.mul(HookScalars.Zero), term.Levels - 1)]
-                : [FeatureGradients.TermTotal(losses, term.Term)])];
+    /// <summary>
+    /// By term, the names of the parts the balancer scales (<see cref="KdBalancerOptions.Parts"/>; every part when null).
+    /// </summary>
+    /// <exception cref="ArgumentException">A name of <see cref="KdBalancerOptions.Parts"/> is a part of no term.</exception>
+    private Dictionary<string, string[]> BalancedParts(DistillationLosses losses)
+    {
+        var result = terms.ToDictionary(
+            term => term.Term,
+            term => losses.PartsByTerm[term.Term].Where(name => Options.Parts is null || Options.Parts.Any(part => name == $"{term.Term}_{part}")).ToArray());
+        var unknown = Options.Parts?.Where(part => !terms.Any(term => result[term.Term].Contains($"{term.Term}_{part}"))).ToArray() ?? [];
+        if (unknown.Length > 0)
+        {
+            throw new ArgumentException(
+                $"options.{nameof(KdBalancerOptions.Parts)} names {string.Join(", ", unknown.Select(part => $"'{part}'"))}, which no term has; "
+                + $"this step's parts are {string.Join(", ", losses.Parts.Select(part => part.Name))} (name a part by what follows the term's name, e.g. \"background\").",
+                nameof(losses));
+        }
+
+        return result;
+    }
+
+    /// <summary>The losses the entries scale, in entry order: per level (level totals) or per term (term totals) of the balanced parts.</summary>
+    private Tensor[] Pieces(DistillationLosses losses, Dictionary<string, string[]> balanced)
+        => [.. terms.SelectMany(term =>
+        {
+            var perLevel = Options.PerLevel ? LevelShares(losses, term.Term, balanced[term.Term], term.Levels) : null;
+            var total = Sum(losses, balanced[term.Term]);
+            return perLevel
+                ?? (Options.PerLevel ? [total, .. Enumerable.Repeat(losses.Total.mul(HookScalars.Zero), term.Levels - 1)] : [total]);
+        })];
+
+    /// <summary>
+    /// The balanced parts' loss per level (each level's shares of those parts summed), or null when a part has no level
+    /// shares for every level (a loss that is not a sum over levels).
+    /// </summary>
+    private static Tensor[]? LevelShares(DistillationLosses losses, string term, string[] parts, int levels)
+    {
+        if (parts.Length == losses.PartsByTerm[term].Count)
+        {
+            return losses.LevelTotals[term].Count == levels ? [.. losses.LevelTotals[term]] : null;
+        }
+
+        var shares = parts.Select(part => losses.Levels.Where(level => level.Name.StartsWith(part + "[", StringComparison.Ordinal)).Select(level => level.Value).ToArray()).ToArray();
+        if (shares.Any(partShares => partShares.Length != levels))
+        {
+            return null;
+        }
+
+        return [.. Enumerable.Range(0, levels).Select(level => parts.Length == 0
+            ? losses.Total.mul(HookScalars.Zero)
+            : shares.Select(partShares => partShares[level]).Aggregate((sum, share) => sum.add(share, HookScalars.One)))];
+    }
+
+    /// <summary>The sum of the named parts, a 0-D tensor (zero, still on the losses' graph, when there are none).</summary>
+    private static Tensor Sum(DistillationLosses losses, string[] parts)
+        => parts.Length == 0
+            ? losses.Total.mul(HookScalars.Zero)
+            : parts.Select(name => losses[name]).Aggregate((sum, part) => sum.add(part, HookScalars.One));
 
     /// <summary>Measures both gradients at every term's student tensors and updates the averages and the scales.</summary>
-    private void Measure(DistillationLosses losses, Tensor taskLoss)
+    private void Measure(DistillationLosses losses, Dictionary<string, string[]> balanced, Tensor taskLoss)
     {
         using var scope = torch.NewDisposeScope();
         var kd = new List<Tensor>();
@@ -250,9 +309,9 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
         foreach (var (term, levels) in terms)
         {
             var inputs = losses.StudentInputs[term];
-            var kdGradients = FeatureGradients.Of(FeatureGradients.TermTotal(losses, term), inputs);
+            var kdGradients = FeatureGradients.Of(Sum(losses, balanced[term]), inputs);
             var taskGradients = FeatureGradients.Of(taskLoss, inputs);
-            if (Options.PerLevel && losses.LevelTotals[term].Count == levels)
+            if (Options.PerLevel && LevelShares(losses, term, balanced[term], levels) is not null)
             {
                 kd.AddRange(kdGradients.Select(Norm));
                 task.AddRange(taskGradients.Select(Norm));

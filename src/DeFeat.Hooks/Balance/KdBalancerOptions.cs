@@ -55,4 +55,34 @@ public sealed record KdBalancerOptions
         get;
         init => field = Guard.Positive(value, nameof(MaximumScale));
     } = 1.0;
+
+    /// <summary>
+    /// Which parts of the terms the balancer scales, by the part's name after the term's (<c>"background"</c> for
+    /// <c>neck_background</c>); the other parts act at their own weights, unscaled. Null (default): every part, which keeps
+    /// each term's object/background ratio. <c>["background"]</c> holds only the background imitation at ρ and leaves the
+    /// object imitation at its λ (the parts that reach every cell of every level are the ones that drown the task). Every
+    /// name must be a part of at least one term (checked at the first step).
+    /// </summary>
+    /// <exception cref="ArgumentNullException">A name is null.</exception>
+    /// <exception cref="ArgumentException">The list is empty, or a name is empty.</exception>
+    public IReadOnlyList<string>? Parts
+    {
+        get;
+        init
+        {
+            if (value is not null)
+            {
+                Guard.NotEmpty(value, nameof(Parts));
+                for (var index = 0; index < value.Count; index++)
+                {
+                    if (string.IsNullOrEmpty(Guard.NotNull(value[index], $"{nameof(Parts)}[{index}]")))
+                    {
+                        throw new ArgumentException($"{nameof(Parts)}[{index}] is empty; name a part, e.g. \"background\".", $"{nameof(Parts)}[{index}]");
+                    }
+                }
+            }
+
+            field = value is null ? null : [.. value];
+        }
+    }
 }

@@ -8,15 +8,16 @@ namespace DeFeat.Hooks.Tests.Balance;
 /// <summary>
 /// A distiller over two models whose <c>neck</c> returns its inputs unchanged, with one feature term <c>neck</c> whose loss
 /// is Σ_l ½·w·‖S_l − T_l‖² (part <c>sq</c>, level shares ½·w·‖S_l − T_l‖²): its gradient at S_l is w·(S_l − T_l), by hand.
+/// With <c>linearPart</c> the loss has a second part <c>lin</c> = Σ_l Σ S_l (level shares Σ S_l; gradient 1 everywhere).
 /// </summary>
 internal sealed class BalanceToy : IDisposable
 {
     private readonly PassThroughModel teacher = new();
     private readonly PassThroughModel student = new();
 
-    public BalanceToy(double weight = 1.0)
+    public BalanceToy(double weight = 1.0, bool linearPart = false)
         => Distiller = new DeFeatDistiller(teacher, student,
-            [new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new HalfSquares(weight) })]);
+            [new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new HalfSquares(weight, linearPart) })]);
 
     public DeFeatDistiller Distiller { get; }
 
@@ -50,14 +51,21 @@ internal sealed class BalanceToy : IDisposable
         public override Tensor[] forward(Tensor[] input) => input;
     }
 
-    private sealed class HalfSquares(double weight) : IFeatureTermLoss
+    private sealed class HalfSquares(double weight, bool linearPart) : IFeatureTermLoss
     {
         public bool UsesObjectMasks => false;
 
         public IReadOnlyList<LossPart> Compute(IReadOnlyList<Tensor> studentFeatures, IReadOnlyList<Tensor> teacherFeatures, IReadOnlyList<Tensor>? objectMasks)
         {
             var levels = studentFeatures.Select((s, l) => (s - teacherFeatures[l]).square().sum() * (0.5 * weight)).ToArray();
-            return [new LossPart("sq", levels.Aggregate((a, b) => a + b), levels)];
+            var squares = new LossPart("sq", levels.Aggregate((a, b) => a + b), levels);
+            if (!linearPart)
+            {
+                return [squares];
+            }
+
+            var sums = studentFeatures.Select(s => s.sum()).ToArray();
+            return [squares, new LossPart("lin", sums.Aggregate((a, b) => a + b), sums)];
         }
     }
 }

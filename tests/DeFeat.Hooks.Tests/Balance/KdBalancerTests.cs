@@ -86,6 +86,43 @@ public class KdBalancerTests
     }
 
     [Fact]
+    public void With_parts_named_it_scales_only_those_and_adds_the_others_at_their_own_weight()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var toy = new BalanceToy(linearPart: true);
+        using var balancer = new KdBalancer(NeckWithTwoLevels, HandCase with { Parts = ["sq"] });
+        var student = Student();
+
+        var loss = balancer.call(toy.Step(Teacher(), student), Task(student));
+
+        // The scales come from the sq part's gradient alone (as without lin); lin = Σ S = 10 + 4 is added unscaled, and its
+        // gradient 1 reaches every cell unscaled.
+        var (s0, s1) = (0.5 * 3 / Math.Sqrt(30), 0.25);
+        Values(balancer.Scales).Should().Equal([s0, s1], (a, b) => Math.Abs(a - b) < 1e-6);
+        loss.item<float>().Should().BeApproximately((float)((s0 * 15) + (s1 * 2) + 14), 1e-5f);
+        loss.backward();
+        Values(student[0].grad!).Should().Equal([(1 * s0) + 1, (2 * s0) + 1, (3 * s0) + 1, (4 * s0) + 1], (a, b) => Math.Abs(a - b) < 1e-6);
+        Values(student[1].grad!).Should().OnlyContain(g => Math.Abs(g - (s1 + 1)) < 1e-6);
+    }
+
+    [Fact]
+    public void Parts_that_no_term_has_or_empty_part_lists_are_refused_naming_them()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var toy = new BalanceToy(linearPart: true);
+        using var balancer = new KdBalancer(NeckWithTwoLevels, HandCase with { Parts = ["background"] });
+        var student = Student();
+
+        var call = () => balancer.call(toy.Step(Teacher(), student), Task(student));
+
+        call.Should().Throw<ArgumentException>().WithMessage("options.Parts names 'background', which no term has; this step's parts are neck_sq, neck_lin*");
+        var empty = () => new KdBalancerOptions { Parts = [] };
+        empty.Should().Throw<ArgumentException>().WithParameterName("Parts");
+        var blank = () => new KdBalancerOptions { Parts = ["background", ""] };
+        blank.Should().Throw<ArgumentException>().WithParameterName("Parts[1]");
+    }
+
+    [Fact]
     public void Its_state_resumes_the_scales_and_the_measurement_rhythm()
     {
         using var scope = torch.NewDisposeScope();
