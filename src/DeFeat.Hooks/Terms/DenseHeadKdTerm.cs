@@ -10,11 +10,24 @@ using static TorchSharp.torch;
 namespace DeFeat.Hooks.Terms;
 
 /// <summary>
-/// Decoupled KD on a one-stage detector's dense head (RetinaNet, FCOS, YOLO-style): taps both heads' per-level class
-/// scores, marks the object locations with the mask rule at the score maps' sizes, and applies
-/// <see cref="DecoupledDenseKdLoss"/> (object and background locations weighted and normalised separately; sigmoid or
-/// softmax heads). Losses <c>{Name}_object</c> and <c>{Name}_background</c>, with per-level shares.
+/// Decoupled KD on a one-stage detector's dense head (RetinaNet, FCOS, YOLO-style): taps both heads' class scores,
+/// reads them as the head writes them (<see cref="DenseHeadKdTermOptions.Layout"/>: per-level maps [B, A·K, H_l, W_l],
+/// flattened per level [B, H_l·W_l·A, K] or all levels concatenated [B, Σ_l H_l·W_l·A, K];
+/// <see cref="DenseHeadKdTermOptions.ScoreKind"/>: logits or probabilities), marks the object locations with the mask
+/// rule at the levels' sizes, and applies <see cref="DecoupledDenseKdLoss"/> (object and background locations weighted
+/// and normalised separately; sigmoid or softmax heads). Losses <c>{Name}_object</c> and <c>{Name}_background</c>, with
+/// per-level shares.
 /// </summary>
+/// <remarks>
+/// <para>
+/// Every layout is turned into the loss's [B, A·K, H_l, W_l] maps (row (h·W_l + w)·A + a of a flattened level is
+/// anchor a at cell (h, w)), so the loss is the same whatever the head writes; probabilities are turned back into logits
+/// (see <see cref="DenseScoreKind.Probabilities"/>). The options are checked when the term is built (the flattened
+/// layouts need <see cref="DenseHeadKdTermOptions.Strides"/>); the shapes at the first <c>distiller.call</c>, where an
+/// error names the option to fix (<c>options.Layout</c>, <c>options.Strides</c>, <c>options.Loss</c>) and the layout the
+/// shapes suggest.
+/// </para>
+/// </remarks>
 public sealed class DenseHeadKdTerm : DistillationTerm
 {
     private const string Option = nameof(DenseHeadKdTermOptions);
@@ -27,7 +40,10 @@ public sealed class DenseHeadKdTerm : DistillationTerm
     /// <summary>Creates the term (the distiller attaches it to the models).</summary>
     /// <param name="options">The heads, the loss options, the mask rule, weight and schedule.</param>
     /// <exception cref="ArgumentNullException">The options or a required option is null.</exception>
-    /// <exception cref="ArgumentException">The name, <c>ScoresItem</c> or the weight is invalid.</exception>
+    /// <exception cref="ArgumentException">
+    /// The name, <c>ScoresItem</c>, the weight, <c>Layout</c>, <c>ScoreKind</c> or a stride is invalid; a flattened
+    /// <c>Layout</c> without <c>Strides</c>; <c>Concatenated</c> with <c>RecordEveryCall</c>. The message names the option.
+    /// </exception>
     public DenseHeadKdTerm(DenseHeadKdTermOptions options)
         : base(Guard.NotNull(options, nameof(options)).Name, options.Weight, options.Schedule)
     {
@@ -35,7 +51,9 @@ public sealed class DenseHeadKdTerm : DistillationTerm
         Guard.NotNull(options.TeacherHeadPath, $"{nameof(options)}.{nameof(options.TeacherHeadPath)}");
         Guard.NotNull(options.StudentHeadPath, $"{nameof(options)}.{nameof(options.StudentHeadPath)}");
         ArgumentOutOfRangeException.ThrowIfNegative(options.ScoresItem, $"{nameof(options)}.{nameof(options.ScoresItem)}");
-        loss = new DecoupledDenseKdLoss(Guard.NotNull(options.Loss, $"{nameof(options)}.{nameof(options.Loss)}"));
+        Guard.NotNull(options.Loss, $"{nameof(options)}.{nameof(options.Loss)}");
+        DenseHeadScores.ValidateOptions(options);
+        loss = new DecoupledDenseKdLoss(options.Loss);
         maskBuilder = options.MaskBuilder ?? new DeFeatMaskBuilder();
     }
 
@@ -64,15 +82,19 @@ public sealed class DenseHeadKdTerm : DistillationTerm
     {
         var teacher = teacherHead!.Features;
         var student = studentHead!.Features;
-        if (teacher.Count != student.Count || teacher.Any(level => Guard.Alive(level, "teacher scores").dim() != 4))
+        var (teacherMaps, sizes) = DenseHeadScores.Read(teacher, Options, step.ImageSize, $"the teacher's dense head ('{teacherHead.Path}')");
+        var (studentMaps, _) = DenseHeadScores.Read(student, Options, step.ImageSize, $"the student's dense head ('{studentHead.Path}')");
+        if (teacherMaps.Length != studentMaps.Length || teacherMaps.Zip(studentMaps).Any(pair => !pair.First.shape.SequenceEqual(pair.Second.shape)))
         {
             throw new ArgumentException(
-                $"The dense heads must both return one [B, A·K, H_l, W_l] score map per level; the teacher's ('{teacherHead.Path}') returned "
-                + $"{string.Join(", ", teacher.Select(Guard.Shape))} and the student's ('{studentHead.Path}') {string.Join(", ", student.Select(Guard.Shape))}.",
-                "options");
+                $"The student's dense head ('{studentHead.Path}') must give the teacher's ('{teacherHead.Path}') levels and sizes; as "
+                + $"[B, A·K, H_l, W_l] maps the teacher's are {string.Join(", ", teacherMaps.Select(Guard.Shape))} and the student's "
+                + $"{string.Join(", ", studentMaps.Select(Guard.Shape))} (as recorded: {string.Join(", ", teacher.Select(Guard.Shape))} and "
+                + $"{string.Join(", ", student.Select(Guard.Shape))}).",
+                DenseHeadScores.OptionName(nameof(Options.StudentHeadPath)));
         }
 
-        var batch = teacher[0].shape[0];
+        var batch = teacherMaps[0].shape[0];
         if (step.GtBoxes.Count != batch)
         {
             throw new ArgumentException(
@@ -80,12 +102,15 @@ public sealed class DenseHeadKdTerm : DistillationTerm
                 "gtBoxes");
         }
 
-        var sizes = teacher.Select(level => new FeatureMapSize((int)level.shape[^2], (int)level.shape[^1])).ToArray();
         var strides = Options.Strides ?? sizes.Select(size => (double)step.ImageSize.Height / size.Height).ToArray();
-        ImageSizeCheck.ThrowIfInconsistent(step.ImageSize, sizes, Options.Strides);
-        var masks = maskBuilder.Build(step.GtBoxes, sizes, strides).Select((mask, level) => mask.to(teacher[level].device)).ToArray();
+        if (Options.Layout == DenseScoreLayout.PerLevelMaps)
+        {
+            ImageSizeCheck.ThrowIfInconsistent(step.ImageSize, sizes, Options.Strides);
+        }
+
+        var masks = maskBuilder.Build(step.GtBoxes, sizes, strides).Select((mask, level) => mask.to(teacherMaps[level].device)).ToArray();
         scores = (teacher, student);
-        var result = loss.call(student, teacher, masks);
+        var result = loss.call(studentMaps, teacherMaps, masks);
         losses.SetStudentInputs(student);
         losses.Add(DecoupledFeatureTermLoss.ObjectPart, result.Object, result.ObjectByLevel);
         losses.Add(DecoupledFeatureTermLoss.BackgroundPart, result.Background, result.BackgroundByLevel);
