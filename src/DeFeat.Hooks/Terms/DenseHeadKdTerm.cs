@@ -27,6 +27,11 @@ namespace DeFeat.Hooks.Terms;
 /// error names the option to fix (<c>options.Layout</c>, <c>options.Strides</c>, <c>options.Loss</c>) and the layout the
 /// shapes suggest.
 /// </para>
+/// <para>
+/// A tapped head that runs more than once between two <c>distiller.call</c>s without
+/// <see cref="DenseHeadKdTermOptions.RecordEveryCall"/> is an error (only its last call would be distilled): set it for a
+/// module called once per level, or run extra forwards inside <c>distiller.Suspend()</c>.
+/// </para>
 /// </remarks>
 public sealed class DenseHeadKdTerm : DistillationTerm
 {
@@ -80,6 +85,8 @@ public sealed class DenseHeadKdTerm : DistillationTerm
     /// <inheritdoc />
     internal override void Compute(TermStep step, TermLosses losses)
     {
+        ThrowIfCalledMoreThanOnce(teacherHead!, "teacher's");
+        ThrowIfCalledMoreThanOnce(studentHead!, "student's");
         var teacher = teacherHead!.Features;
         var student = studentHead!.Features;
         var (teacherMaps, sizes) = DenseHeadScores.Read(teacher, Options, step.ImageSize, $"the teacher's dense head ('{teacherHead.Path}')");
@@ -173,6 +180,20 @@ public sealed class DenseHeadKdTerm : DistillationTerm
         }
 
         base.Dispose(disposing);
+    }
+
+    /// <summary>Without every-call recording a head must run once per step: otherwise only its last call would be distilled.</summary>
+    private void ThrowIfCalledMoreThanOnce(FeatureTap head, string whose)
+    {
+        if (!Options.RecordEveryCall && head.RecordedCalls > 1)
+        {
+            throw new InvalidOperationException(
+                $"{DenseHeadScores.OptionName(nameof(Options.RecordEveryCall))} is false (term '{Name}'), but the {whose} dense head "
+                + $"('{head.Path}') ran {head.RecordedCalls} times since the last distiller.call, so only its last call would be "
+                + "distilled. If it runs once per level (a module shared by the levels), set RecordEveryCall = true in the term's "
+                + $"{nameof(DenseHeadKdTermOptions)} (the calls are then the levels, in call order); if the model ran more than once "
+                + "in the step, run the extra forwards inside distiller.Suspend().");
+        }
     }
 
     /// <summary>The per-level scores of a head's output: the <see cref="DenseHeadKdTermOptions.ScoresItem"/> item of a tuple, else the output's tensors.</summary>

@@ -45,8 +45,10 @@ public sealed record DenseHeadKdTermOptions
 
     /// <summary>
     /// Whether the taps record every call of the head in a step, in call order, one level per call (for a module shared
-    /// by the levels and called once per level, as in many RetinaNet/FCOS heads); default false (the head's single call).
-    /// Not with <see cref="DenseScoreLayout.Concatenated"/>, whose single tensor holds every level.
+    /// by the levels and called once per level, as in many RetinaNet/FCOS heads); default false (the head's single call:
+    /// a tapped module that runs more than once between two <c>distiller.call</c>s is then an error, not a silent
+    /// distillation of its last call). Not with <see cref="DenseScoreLayout.Concatenated"/>, whose single tensor holds every
+    /// level.
     /// </summary>
     public bool RecordEveryCall { get; init; }
 

@@ -1,5 +1,6 @@
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.Terms;
+using DeFeat.Hooks.Tests.Toys;
 using DeFeat.Losses.Dense;
 using DeFeat.Losses.Masks;
 using TorchSharp;
@@ -141,5 +142,30 @@ public sealed class DenseHeadLayoutTests : IDisposable
 
         read.Should().Throw<ArgumentException>().WithParameterName("options.Loss").WithMessage(
             "Level 0 of the teacher's dense head ('cls_head') has 9 channels ([2, 9, 4, 4]), but options.Loss gives A·K = AnchorsPerLocation·Classes = 2·3 = 6*");
+    }
+
+    [Fact]
+    public void A_head_called_once_per_level_without_RecordEveryCall_fails_with_the_fix_instead_of_distilling_its_last_call()
+    {
+        using var teacher = new OneStageToy(4);
+        using var student = new OneStageToy(4);
+        using var distiller = new DeFeatDistiller(teacher, student,
+        [
+            new DenseHeadKdTerm(new()
+            {
+                TeacherHeadPath = "cls_head", StudentHeadPath = "cls_head", MaskBuilder = new AllLevelsMaskBuilder(),
+                Loss = new DecoupledDenseKdLossOptions { Classes = 3 },
+            }),
+        ]);
+        var images = torch.randn(2, 3, 16, 16, generator: new Generator(6));
+        Tensor[] boxes = [torch.tensor(new float[,] { { 1, 2, 9, 11 } }), torch.zeros(0, 4)];
+        distiller.Teacher.Run(() => teacher.call(images));
+        student.call(images);
+
+        var call = () => distiller.call(boxes, new ImageSize(16, 16));
+
+        call.Should().Throw<InvalidOperationException>().WithMessage(
+            "options.RecordEveryCall is false (term 'dense'), but the teacher's dense head ('cls_head') ran 2 times since the last distiller.call, "
+            + "so only its last call would be distilled. If it runs once per level*set RecordEveryCall = true*distiller.Suspend()*");
     }
 }
