@@ -77,9 +77,17 @@ internal static class DenseHeadScores
     /// <param name="options">The term's options.</param>
     /// <param name="imageSize">The batch's image size (the level sizes of the flattened layouts).</param>
     /// <param name="head">The head, for messages, e.g. <c>the teacher's dense head ('bbox_head')</c>.</param>
-    /// <exception cref="ArgumentException">The shapes do not fit the layout, the classes and anchors, or the strides.</exception>
+    /// <exception cref="ArgumentException">No tensor, or the shapes do not fit the layout, the classes and anchors, or the strides.</exception>
     public static (Tensor[] Maps, FeatureMapSize[] Sizes) Read(IReadOnlyList<Tensor> outputs, DenseHeadKdTermOptions options, ImageSize imageSize, string head)
     {
+        if (outputs.Count == 0)
+        {
+            throw new ArgumentException(
+                $"{Capitalised(head)} returned no tensor: {OptionName(nameof(options.ScoresItem))} ({options.ScoresItem}) must name the item of its "
+                + "output that holds the class scores.",
+                OptionName(nameof(options.ScoresItem)));
+        }
+
         for (var index = 0; index < outputs.Count; index++)
         {
             Guard.Alive(outputs[index], $"output {index} of {head}");
@@ -172,7 +180,7 @@ internal static class DenseHeadScores
         if (scores.shape[1] != rows.Sum())
         {
             throw new ArgumentException(
-                $"{head} holds {scores.shape[1]} rows ({Guard.Shape(scores)}), but {OptionName(nameof(options.Strides))} "
+                $"{Capitalised(head)} holds {scores.shape[1]} rows ({Guard.Shape(scores)}), but {OptionName(nameof(options.Strides))} "
                 + $"[{string.Join(", ", strides)}] on the {imageSize.Height}×{imageSize.Width} batch (imageSize) give levels of "
                 + $"{string.Join(", ", sizes.Select(size => $"{size.Height}×{size.Width}"))} cells, × A = {anchors} anchor(s) = "
                 + $"{string.Join(" + ", rows)} = {rows.Sum()} rows.{RowHint(scores.shape[1], anchors, imageSize, strides)}",
@@ -298,6 +306,8 @@ internal static class DenseHeadScores
             DenseScoreLayout.Concatenated => "one [B, Σ_l H_l·W_l·A, K] tensor holding every level",
             _ => "one [B, A·K, H_l, W_l] map per level",
         };
+
+    private static string Capitalised(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
 
     private static string Shapes(IReadOnlyList<Tensor> outputs) => outputs.Count == 0 ? "no tensor" : string.Join(", ", outputs.Select(Guard.Shape));
 }

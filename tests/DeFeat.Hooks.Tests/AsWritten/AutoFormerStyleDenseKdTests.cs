@@ -188,7 +188,7 @@ public sealed class AutoFormerStyleDenseKdTests : IDisposable
     [Theory]
     [InlineData(false, new double[] { 4, 4, 16 }, "Level 1 of the teacher's dense head ('bbox_head') holds 64 rows ([2, 64, 4]), but at options.Strides[1] = 4 the 32×32 batch (imageSize) has 8×8 cells, × A = 4 anchor(s) = 256 rows. 64 rows are what stride 8 gives (4×4 cells)*")]
     [InlineData(false, new double[] { 4, 8 }, "options.Strides lists 2 stride(s), but the teacher's dense head ('bbox_head') returned 3 level(s)*")]
-    [InlineData(true, new double[] { 4, 8, 32 }, "the teacher's dense head ('bbox_head') holds 336 rows ([2, 336, 4]), but options.Strides [4, 8, 32] on the 32×32 batch (imageSize) give levels of 8×8, 4×4, 1×1 cells, × A = 4 anchor(s) = 256 + 64 + 4 = 324 rows*")]
+    [InlineData(true, new double[] { 4, 8, 32 }, "The teacher's dense head ('bbox_head') holds 336 rows ([2, 336, 4]), but options.Strides [4, 8, 32] on the 32×32 batch (imageSize) give levels of 8×8, 4×4, 1×1 cells, × A = 4 anchor(s) = 256 + 64 + 4 = 324 rows*")]
     public void Strides_that_do_not_fit_the_rows_are_named_with_the_sizes_they_give(bool concatenate, double[] strides, string message)
     {
         using var teacher = new AutoFormerStyleRetinaNet(TeacherWidth, concatenate);

@@ -145,6 +145,15 @@ public sealed class DenseHeadLayoutTests : IDisposable
     }
 
     [Fact]
+    public void A_head_output_without_tensors_names_options_ScoresItem()
+    {
+        var read = () => DenseHeadScores.Read([], Options(DenseScoreLayout.PerLevelMaps, null) with { ScoresItem = 1 }, new ImageSize(16, 16), "the teacher's dense head ('cls_head')");
+
+        read.Should().Throw<ArgumentException>().WithParameterName("options.ScoresItem")
+            .WithMessage("The teacher's dense head ('cls_head') returned no tensor: options.ScoresItem (1) must name the item of its output that holds the class scores.*");
+    }
+
+    [Fact]
     public void A_head_called_once_per_level_without_RecordEveryCall_fails_with_the_fix_instead_of_distilling_its_last_call()
     {
         using var teacher = new OneStageToy(4);
