@@ -96,8 +96,18 @@ public sealed class FeatureTap : IDisposable
     /// <summary>While true the tap records nothing (see <see cref="Distillation.DeFeatDistiller.Suspend"/>).</summary>
     internal bool Suspended { get; set; }
 
+    /// <summary>
+    /// How many forwards of the submodule were recorded since the last <see cref="Clear"/> (without every-call recording
+    /// only the last one is kept: a caller that expects one call can tell that earlier ones were overwritten).
+    /// </summary>
+    internal int RecordedCalls => recorder.Calls;
+
     /// <summary>Forgets the recorded tensors and frees the tap's aliases of them (the model's own tensors are untouched).</summary>
-    public void Clear() => recorder.Captured.Release();
+    public void Clear()
+    {
+        recorder.Captured.Release();
+        recorder.Calls = 0;
+    }
 
     /// <summary>Detaches the tap (removes its hook, or restores the slots) and frees what it recorded.</summary>
     public void Dispose()
@@ -123,6 +133,9 @@ public sealed class FeatureTap : IDisposable
     private sealed class Recorder(FeatureTap owner, Func<object, IReadOnlyList<Tensor>>? selector, bool everyCall) : IModuleInterceptor
     {
         public OwnedTensors Captured { get; } = new();
+
+        /// <summary>The forwards recorded since the last clear.</summary>
+        public int Calls { get; set; }
 
         public object?[]? OnInput(object?[] arguments) => null;
 
@@ -154,6 +167,8 @@ public sealed class FeatureTap : IDisposable
             {
                 Captured.Take(tensors);
             }
+
+            Calls++;
         }
     }
 }

@@ -10,11 +10,29 @@ using static TorchSharp.torch;
 namespace DeFeat.Hooks.Terms;
 
 /// <summary>
-/// Decoupled KD on a one-stage detector's dense head (RetinaNet, FCOS, YOLO-style): taps both heads' per-level class
-/// scores, marks the object locations with the mask rule at the score maps' sizes, and applies
-/// <see cref="DecoupledDenseKdLoss"/> (object and background locations weighted and normalised separately; sigmoid or
-/// softmax heads). Losses <c>{Name}_object</c> and <c>{Name}_background</c>, with per-level shares.
+/// Decoupled KD on a one-stage detector's dense head (RetinaNet, FCOS, YOLO-style): taps both heads' class scores,
+/// reads them as the head writes them (<see cref="DenseHeadKdTermOptions.Layout"/>: per-level maps [B, A·K, H_l, W_l],
+/// flattened per level [B, H_l·W_l·A, K] or all levels concatenated [B, Σ_l H_l·W_l·A, K];
+/// <see cref="DenseHeadKdTermOptions.ScoreKind"/>: logits or probabilities), marks the object locations with the mask
+/// rule at the levels' sizes, and applies <see cref="DecoupledDenseKdLoss"/> (object and background locations weighted
+/// and normalised separately; sigmoid or softmax heads). Losses <c>{Name}_object</c> and <c>{Name}_background</c>, with
+/// per-level shares.
 /// </summary>
+/// <remarks>
+/// <para>
+/// Every layout is turned into the loss's [B, A·K, H_l, W_l] maps (row (h·W_l + w)·A + a of a flattened level is
+/// anchor a at cell (h, w)), so the loss is the same whatever the head writes; probabilities are turned back into logits
+/// (see <see cref="DenseScoreKind.Probabilities"/>). The options are checked when the term is built (the flattened
+/// layouts need <see cref="DenseHeadKdTermOptions.Strides"/>); the shapes at the first <c>distiller.call</c>, where an
+/// error names the option to fix (<c>options.Layout</c>, <c>options.Strides</c>, <c>options.Loss</c>) and the layout the
+/// shapes suggest.
+/// </para>
+/// <para>
+/// A tapped head that runs more than once between two <c>distiller.call</c>s without
+/// <see cref="DenseHeadKdTermOptions.RecordEveryCall"/> is an error (only its last call would be distilled): set it for a
+/// module called once per level, or run extra forwards inside <c>distiller.Suspend()</c>.
+/// </para>
+/// </remarks>
 public sealed class DenseHeadKdTerm : DistillationTerm
 {
     private const string Option = nameof(DenseHeadKdTermOptions);
@@ -27,7 +45,10 @@ public sealed class DenseHeadKdTerm : DistillationTerm
     /// <summary>Creates the term (the distiller attaches it to the models).</summary>
     /// <param name="options">The heads, the loss options, the mask rule, weight and schedule.</param>
     /// <exception cref="ArgumentNullException">The options or a required option is null.</exception>
-    /// <exception cref="ArgumentException">The name, <c>ScoresItem</c> or the weight is invalid.</exception>
+    /// <exception cref="ArgumentException">
+    /// The name, <c>ScoresItem</c>, the weight, <c>Layout</c>, <c>ScoreKind</c> or a stride is invalid; a flattened
+    /// <c>Layout</c> without <c>Strides</c>; <c>Concatenated</c> with <c>RecordEveryCall</c>. The message names the option.
+    /// </exception>
     public DenseHeadKdTerm(DenseHeadKdTermOptions options)
         : base(Guard.NotNull(options, nameof(options)).Name, options.Weight, options.Schedule)
     {
@@ -35,7 +56,9 @@ public sealed class DenseHeadKdTerm : DistillationTerm
         Guard.NotNull(options.TeacherHeadPath, $"{nameof(options)}.{nameof(options.TeacherHeadPath)}");
         Guard.NotNull(options.StudentHeadPath, $"{nameof(options)}.{nameof(options.StudentHeadPath)}");
         ArgumentOutOfRangeException.ThrowIfNegative(options.ScoresItem, $"{nameof(options)}.{nameof(options.ScoresItem)}");
-        loss = new DecoupledDenseKdLoss(Guard.NotNull(options.Loss, $"{nameof(options)}.{nameof(options.Loss)}"));
+        Guard.NotNull(options.Loss, $"{nameof(options)}.{nameof(options.Loss)}");
+        DenseHeadScores.ValidateOptions(options);
+        loss = new DecoupledDenseKdLoss(options.Loss);
         maskBuilder = options.MaskBuilder ?? new DeFeatMaskBuilder();
     }
 
@@ -62,17 +85,23 @@ public sealed class DenseHeadKdTerm : DistillationTerm
     /// <inheritdoc />
     internal override void Compute(TermStep step, TermLosses losses)
     {
+        ThrowIfCalledMoreThanOnce(teacherHead!, "teacher's");
+        ThrowIfCalledMoreThanOnce(studentHead!, "student's");
         var teacher = teacherHead!.Features;
         var student = studentHead!.Features;
-        if (teacher.Count != student.Count || teacher.Any(level => Guard.Alive(level, "teacher scores").dim() != 4))
+        var (teacherMaps, sizes) = DenseHeadScores.Read(teacher, Options, step.ImageSize, $"the teacher's dense head ('{teacherHead.Path}')");
+        var (studentMaps, _) = DenseHeadScores.Read(student, Options, step.ImageSize, $"the student's dense head ('{studentHead.Path}')");
+        if (teacherMaps.Length != studentMaps.Length || teacherMaps.Zip(studentMaps).Any(pair => !pair.First.shape.SequenceEqual(pair.Second.shape)))
         {
             throw new ArgumentException(
-                $"The dense heads must both return one [B, A·K, H_l, W_l] score map per level; the teacher's ('{teacherHead.Path}') returned "
-                + $"{string.Join(", ", teacher.Select(Guard.Shape))} and the student's ('{studentHead.Path}') {string.Join(", ", student.Select(Guard.Shape))}.",
-                "options");
+                $"The student's dense head ('{studentHead.Path}') must give the teacher's ('{teacherHead.Path}') levels and sizes; as "
+                + $"[B, A·K, H_l, W_l] maps the teacher's are {string.Join(", ", teacherMaps.Select(Guard.Shape))} and the student's "
+                + $"{string.Join(", ", studentMaps.Select(Guard.Shape))} (as recorded: {string.Join(", ", teacher.Select(Guard.Shape))} and "
+                + $"{string.Join(", ", student.Select(Guard.Shape))}).",
+                DenseHeadScores.OptionName(nameof(Options.StudentHeadPath)));
         }
 
-        var batch = teacher[0].shape[0];
+        var batch = teacherMaps[0].shape[0];
         if (step.GtBoxes.Count != batch)
         {
             throw new ArgumentException(
@@ -80,12 +109,15 @@ public sealed class DenseHeadKdTerm : DistillationTerm
                 "gtBoxes");
         }
 
-        var sizes = teacher.Select(level => new FeatureMapSize((int)level.shape[^2], (int)level.shape[^1])).ToArray();
         var strides = Options.Strides ?? sizes.Select(size => (double)step.ImageSize.Height / size.Height).ToArray();
-        ImageSizeCheck.ThrowIfInconsistent(step.ImageSize, sizes, Options.Strides);
-        var masks = maskBuilder.Build(step.GtBoxes, sizes, strides).Select((mask, level) => mask.to(teacher[level].device)).ToArray();
+        if (Options.Layout == DenseScoreLayout.PerLevelMaps)
+        {
+            ImageSizeCheck.ThrowIfInconsistent(step.ImageSize, sizes, Options.Strides);
+        }
+
+        var masks = maskBuilder.Build(step.GtBoxes, sizes, strides).Select((mask, level) => mask.to(teacherMaps[level].device)).ToArray();
         scores = (teacher, student);
-        var result = loss.call(student, teacher, masks);
+        var result = loss.call(studentMaps, teacherMaps, masks);
         losses.SetStudentInputs(student);
         losses.Add(DecoupledFeatureTermLoss.ObjectPart, result.Object, result.ObjectByLevel);
         losses.Add(DecoupledFeatureTermLoss.BackgroundPart, result.Background, result.BackgroundByLevel);
@@ -148,6 +180,20 @@ public sealed class DenseHeadKdTerm : DistillationTerm
         }
 
         base.Dispose(disposing);
+    }
+
+    /// <summary>Without every-call recording a head must run once per step: otherwise only its last call would be distilled.</summary>
+    private void ThrowIfCalledMoreThanOnce(FeatureTap head, string whose)
+    {
+        if (!Options.RecordEveryCall && head.RecordedCalls > 1)
+        {
+            throw new InvalidOperationException(
+                $"{DenseHeadScores.OptionName(nameof(Options.RecordEveryCall))} is false (term '{Name}'), but the {whose} dense head "
+                + $"('{head.Path}') ran {head.RecordedCalls} times since the last distiller.call, so only its last call would be "
+                + "distilled. If it runs once per level (a module shared by the levels), set RecordEveryCall = true in the term's "
+                + $"{nameof(DenseHeadKdTermOptions)} (the calls are then the levels, in call order); if the model ran more than once "
+                + "in the step, run the extra forwards inside distiller.Suspend().");
+        }
     }
 
     /// <summary>The per-level scores of a head's output: the <see cref="DenseHeadKdTermOptions.ScoresItem"/> item of a tuple, else the output's tensors.</summary>

@@ -4,7 +4,8 @@ namespace DeFeat.Hooks.Tests.Support;
 
 /// <summary>
 /// The formulas of the terms written a second, naive way (host loops over copied values), as test oracles: the
-/// official region rule and level rule, the backbone mask, the decoupled feature loss and the decoupled dense KD.
+/// official region rule and level rule, the backbone mask, the decoupled feature loss and the decoupled dense KD (on
+/// logit maps, and straight from a head's flattened probabilities).
 /// </summary>
 internal static class NaiveTerms
 {
@@ -148,6 +149,121 @@ internal static class NaiveTerms
                     }
                 }
             }
+        }
+
+        return (objectWeight * objectSum / Math.Max(1, objectMass), backgroundWeight * backgroundSum / Math.Max(1, backgroundMass));
+    }
+
+    /// <summary>
+    /// (β_obj·object KL, β_bg·background KL) of the softmax dense KD with T = 1 on per-level logit maps [B, A·K, H, W]:
+    /// per anchor Σ_k q_k log(q_k / p_k) with q, p the softmax over the anchor's K channels a·K .. a·K + K − 1.
+    /// </summary>
+    public static (double Object, double Background) SoftmaxDenseKd(
+        IReadOnlyList<Tensor> student, IReadOnlyList<Tensor> teacher, IReadOnlyList<double[][,]> masks, int anchors, int classes, double objectWeight, double backgroundWeight)
+    {
+        double objectSum = 0, backgroundSum = 0, objectMass = 0, backgroundMass = 0;
+        for (var level = 0; level < student.Count; level++)
+        {
+            var s = Values(student[level]);
+            var t = Values(teacher[level]);
+            var (batch, height, width) = ((int)teacher[level].shape[0], (int)teacher[level].shape[2], (int)teacher[level].shape[3]);
+            for (var b = 0; b < batch; b++)
+            {
+                for (var a = 0; a < anchors; a++)
+                {
+                    for (var h = 0; h < height; h++)
+                    {
+                        for (var w = 0; w < width; w++)
+                        {
+                            var index = (int k) => (((b * anchors * classes) + (a * classes) + k) * height + h) * width + w;
+                            var studentNorm = Enumerable.Range(0, classes).Sum(k => Math.Exp(s[index(k)]));
+                            var teacherNorm = Enumerable.Range(0, classes).Sum(k => Math.Exp(t[index(k)]));
+                            double kl = 0;
+                            for (var k = 0; k < classes; k++)
+                            {
+                                var q = Math.Exp(t[index(k)]) / teacherNorm;
+                                var p = Math.Exp(s[index(k)]) / studentNorm;
+                                kl += q * Math.Log(q / p);
+                            }
+
+                            var m = masks[level][b][h, w];
+                            objectSum += m * kl;
+                            backgroundSum += (1 - m) * kl;
+                            objectMass += m;
+                            backgroundMass += 1 - m;
+                        }
+                    }
+                }
+            }
+        }
+
+        return (objectWeight * objectSum / Math.Max(1, objectMass), backgroundWeight * backgroundSum / Math.Max(1, backgroundMass));
+    }
+
+    /// <summary>
+    /// (β_obj·object KL, β_bg·background KL) of the dense KD with T = 1 computed straight from a head's flattened
+    /// probabilities: <paramref name="student"/> and <paramref name="teacher"/> hold [B, H_l·W_l·A, K] per level, or one
+    /// [B, Σ_l H_l·W_l·A, K] tensor for all levels, row (h·W_l + w)·A + a (after the rows of the earlier levels) being
+    /// anchor a at cell (h, w). Probabilities are clamped to [ε, 1 − ε] (sigmoid: Σ_k binary KL) or to [ε, 1] and
+    /// renormalised (softmax: Σ_k q_k log(q_k / p_k)).
+    /// </summary>
+    public static (double Object, double Background) FlattenedDenseKd(
+        IReadOnlyList<Tensor> student, IReadOnlyList<Tensor> teacher, (int Height, int Width)[] sizes, IReadOnlyList<double[][,]> masks,
+        int anchors, int classes, bool softmax, double epsilon, double objectWeight, double backgroundWeight)
+    {
+        var concatenated = student.Count == 1 && sizes.Length > 1;
+        var batch = (int)student[0].shape[0];
+        double objectSum = 0, backgroundSum = 0, objectMass = 0, backgroundMass = 0;
+        var firstRow = 0;
+        for (var level = 0; level < sizes.Length; level++)
+        {
+            var tensor = concatenated ? 0 : level;
+            var s = Values(student[tensor]);
+            var t = Values(teacher[tensor]);
+            var rows = (int)student[tensor].shape[1];
+            var (height, width) = sizes[level];
+            for (var b = 0; b < batch; b++)
+            {
+                for (var h = 0; h < height; h++)
+                {
+                    for (var w = 0; w < width; w++)
+                    {
+                        for (var a = 0; a < anchors; a++)
+                        {
+                            var row = (concatenated ? firstRow : 0) + (((h * width) + w) * anchors) + a;
+                            var p = Enumerable.Range(0, classes).Select(k => s[(((b * rows) + row) * classes) + k]).ToArray();
+                            var q = Enumerable.Range(0, classes).Select(k => t[(((b * rows) + row) * classes) + k]).ToArray();
+                            double kl = 0;
+                            if (softmax)
+                            {
+                                p = [.. p.Select(value => Math.Max(value, epsilon))];
+                                q = [.. q.Select(value => Math.Max(value, epsilon))];
+                                var (pSum, qSum) = (p.Sum(), q.Sum());
+                                for (var k = 0; k < classes; k++)
+                                {
+                                    kl += q[k] / qSum * Math.Log(q[k] / qSum / (p[k] / pSum));
+                                }
+                            }
+                            else
+                            {
+                                for (var k = 0; k < classes; k++)
+                                {
+                                    var (pk, qk) = (Math.Clamp(p[k], epsilon, 1 - epsilon), Math.Clamp(q[k], epsilon, 1 - epsilon));
+                                    kl += (qk * Math.Log(qk / pk)) + ((1 - qk) * Math.Log((1 - qk) / (1 - pk)));
+                                }
+                            }
+
+                            var m = masks[level][b][h, w];
+                            objectSum += m * kl;
+                            backgroundSum += (1 - m) * kl;
+                            objectMass += m;
+                            backgroundMass += 1 - m;
+                        }
+                    }
+                }
+            }
+
+            firstRow += height * width * anchors;
         }
 
         return (objectWeight * objectSum / Math.Max(1, objectMass), backgroundWeight * backgroundSum / Math.Max(1, backgroundMass));
