@@ -99,6 +99,10 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
     /// <paramref name="taskLoss"/> is not 0-D, or <paramref name="losses"/> has other terms or other level counts than
     /// the balancer was made for; the message names them.
     /// </exception>
+    /// <exception cref="ObjectDisposedException">
+    /// A tensor of <paramref name="losses"/> or <paramref name="taskLoss"/> was disposed (kept past its step's dispose
+    /// scope); the message names it.
+    /// </exception>
     public override Tensor forward(DistillationLosses losses, Tensor taskLoss)
     {
         Guard.NotNull(losses, nameof(losses));
@@ -122,6 +126,7 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
             }
         }
 
+        FeatureGradients.ThrowIfDisposed(losses, nameof(losses));
         var pieces = Pieces(losses);
         if (stepValue % Options.Interval == 0)
         {
