@@ -27,7 +27,7 @@ public sealed class DenseHeadKdTerm : DistillationTerm
     /// <summary>Creates the term (the distiller attaches it to the models).</summary>
     /// <param name="options">The heads, the loss options, the mask rule, weight and schedule.</param>
     /// <exception cref="ArgumentNullException">The options or a required option is null.</exception>
-    /// <exception cref="ArgumentException">The name, <c>ScoresItem</c> or the weight is invalid.</exception>
+    /// <exception cref="ArgumentException">The name, <c>ScoresItem</c>, a stride or the weight is invalid.</exception>
     public DenseHeadKdTerm(DenseHeadKdTermOptions options)
         : base(Guard.NotNull(options, nameof(options)).Name, options.Weight, options.Schedule)
     {
@@ -35,6 +35,7 @@ public sealed class DenseHeadKdTerm : DistillationTerm
         Guard.NotNull(options.TeacherHeadPath, $"{nameof(options)}.{nameof(options.TeacherHeadPath)}");
         Guard.NotNull(options.StudentHeadPath, $"{nameof(options)}.{nameof(options.StudentHeadPath)}");
         ArgumentOutOfRangeException.ThrowIfNegative(options.ScoresItem, $"{nameof(options)}.{nameof(options.ScoresItem)}");
+        Guard.Strides(options.Strides, $"{nameof(options)}.{nameof(options.Strides)}");
         loss = new DecoupledDenseKdLoss(Guard.NotNull(options.Loss, $"{nameof(options)}.{nameof(options.Loss)}"));
         maskBuilder = options.MaskBuilder ?? new DeFeatMaskBuilder();
     }
