@@ -144,14 +144,20 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException">
-    /// A buffer has another shape than this balancer's (it was saved for other terms or levels), or <c>step</c> or
-    /// <c>measurements</c> is negative; the message names it.
+    /// A buffer has another shape than this balancer's (it was saved for other terms or levels), is null or disposed, or
+    /// <c>step</c> or <c>measurements</c> is negative; the message names it.
     /// </exception>
     public override (IList<string>, IList<string>) load_state_dict(Dictionary<string, Tensor> source, bool strict = true, IList<string>? skip = null)
     {
         Guard.NotNull(source, nameof(source));
         foreach (var (name, own) in state_dict())
         {
+            if (source.TryGetValue(name, out var entry) && entry is not { IsInvalid: false })
+            {
+                throw new ArgumentException(
+                    $"The balancer state's '{name}' is {(entry is null ? "null" : "a disposed tensor")}; every entry must be a live tensor.", nameof(source));
+            }
+
             if (source.TryGetValue(name, out var loaded) && !loaded.shape.SequenceEqual(own.shape))
             {
                 throw new ArgumentException(

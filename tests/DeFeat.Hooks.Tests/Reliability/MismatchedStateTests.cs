@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Balance;
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.Tests.Toys;
 using TorchSharp;
@@ -187,6 +188,29 @@ public sealed class MismatchedStateTests : IDisposable
         load.Should().Throw<ArgumentException>().WithParameterName("source")
             .WithMessage($"The distiller state's '{Bias0}' is {(disposed ? "a disposed tensor" : "null")}*Nothing was loaded*");
         ShouldBeUnchanged(distiller, before, step: 0);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_null_or_disposed_balancer_entry_is_named(bool disposed)
+    {
+        using var balancer = new KdBalancer(new Dictionary<string, int> { ["neck"] = 2 });
+        var state = balancer.state_dict().ToDictionary(pair => pair.Key, pair => pair.Value.detach().clone());
+        if (disposed)
+        {
+            state["scales"].Dispose();
+        }
+        else
+        {
+            state["scales"] = null!;
+        }
+
+        var load = () => balancer.load_state_dict(state);
+
+        load.Should().Throw<ArgumentException>().WithParameterName("source")
+            .WithMessage($"The balancer state's 'scales' is {(disposed ? "a disposed tensor" : "null")}*");
+        balancer.Scales.sum().item<float>().Should().Be(2f, "both scales keep their initial value, MaximumScale 1");
     }
 
     [Fact]
