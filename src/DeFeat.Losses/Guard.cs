@@ -45,6 +45,30 @@ internal static class Guard
             : throw new ArgumentOutOfRangeException(
                 name, value, $"{name} must lie in [{minimum}, {maximum}] (outside it s/T or T² leaves float32's range and the loss is NaN); got {value}.");
 
+    /// <summary>
+    /// Optional per-level strides (input pixels per cell): null, or at least one value, each a finite number &gt; 0; a bad
+    /// value is named by its index (e.g. <c>options.Strides[1]</c>).
+    /// </summary>
+    public static IReadOnlyList<double>? Strides(IReadOnlyList<double>? strides, string name)
+    {
+        if (strides is null)
+        {
+            return null;
+        }
+
+        if (strides.Count == 0)
+        {
+            throw new ArgumentException($"{name} must list one stride per level, or be null to derive them from the image size; got an empty list.", name);
+        }
+
+        for (var level = 0; level < strides.Count; level++)
+        {
+            Positive(strides[level], $"{name}[{level}]");
+        }
+
+        return strides;
+    }
+
     public static void Count(int actual, int expected, string name, string what = "entries")
     {
         if (actual != expected)

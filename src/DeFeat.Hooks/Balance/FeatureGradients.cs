@@ -1,4 +1,5 @@
 using DeFeat.Hooks.Distillation;
+using DeFeat.Losses;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -36,5 +37,39 @@ internal static class FeatureGradients
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Throws naming the first disposed tensor of <paramref name="losses"/> (e.g. <c>losses.StudentInputs[neck][1]</c>):
+    /// losses kept past the dispose scope of their step.
+    /// </summary>
+    public static void ThrowIfDisposed(DistillationLosses losses, string name)
+    {
+        Guard.Alive(losses.Total, $"{name}.{nameof(DistillationLosses.Total)}");
+        foreach (var part in losses.Parts)
+        {
+            Guard.Alive(part.Value, $"{name}[{part.Name}]");
+        }
+
+        foreach (var level in losses.Levels)
+        {
+            Guard.Alive(level.Value, $"{name}.{nameof(DistillationLosses.Levels)}[{level.Name}]");
+        }
+
+        foreach (var (term, inputs) in losses.StudentInputs)
+        {
+            for (var level = 0; level < inputs.Count; level++)
+            {
+                Guard.Alive(inputs[level], $"{name}.{nameof(DistillationLosses.StudentInputs)}[{term}][{level}]");
+            }
+        }
+
+        foreach (var (term, totals) in losses.LevelTotals)
+        {
+            for (var level = 0; level < totals.Count; level++)
+            {
+                Guard.Alive(totals[level], $"{name}.{nameof(DistillationLosses.LevelTotals)}[{term}][{level}]");
+            }
+        }
     }
 }

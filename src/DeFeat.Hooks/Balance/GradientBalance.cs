@@ -29,12 +29,17 @@ public static class GradientBalance
     /// <returns>The report; its <see cref="GradientBalanceReport.Warning"/> says whether distillation dominates.</returns>
     /// <exception cref="ArgumentNullException">An argument (or a site's tensor) is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="taskLoss"/> is not a 0-D tensor.</exception>
+    /// <exception cref="ObjectDisposedException">
+    /// A tensor of <paramref name="losses"/>, <paramref name="taskLoss"/> or <paramref name="sites"/> was disposed (kept
+    /// past its step's dispose scope); the message names it.
+    /// </exception>
     public static GradientBalanceReport Measure(
         DistillationLosses losses, Tensor taskLoss, IReadOnlyDictionary<string, IReadOnlyList<Tensor>>? sites = null)
     {
         Guard.NotNull(losses, nameof(losses));
         Guard.NotNull(taskLoss, nameof(taskLoss));
         Guard.Rank(taskLoss, 0, nameof(taskLoss), "a 0-D loss");
+        FeatureGradients.ThrowIfDisposed(losses, nameof(losses));
         var places = losses.StudentInputs.Select(pair => (Site: pair.Key, Terms: (IReadOnlyList<string>)[pair.Key], Inputs: pair.Value)).ToList();
         foreach (var (site, tensors) in sites ?? new Dictionary<string, IReadOnlyList<Tensor>>())
         {

@@ -100,6 +100,10 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
     /// <paramref name="taskLoss"/> is not 0-D, <paramref name="losses"/> has other terms or other level counts than
     /// the balancer was made for, or <see cref="KdBalancerOptions.Parts"/> names a part no term has; the message names them.
     /// </exception>
+    /// <exception cref="ObjectDisposedException">
+    /// A tensor of <paramref name="losses"/> or <paramref name="taskLoss"/> was disposed (kept past its step's dispose
+    /// scope); the message names it.
+    /// </exception>
     public override Tensor forward(DistillationLosses losses, Tensor taskLoss)
     {
         Guard.NotNull(losses, nameof(losses));
@@ -123,6 +127,7 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
             }
         }
 
+        FeatureGradients.ThrowIfDisposed(losses, nameof(losses));
         var balanced = BalancedParts(losses);
         var pieces = Pieces(losses, balanced);
         if (stepValue % Options.Interval == 0)
@@ -147,14 +152,20 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException">
-    /// A buffer has another shape than this balancer's (it was saved for other terms or levels), or <c>step</c> or
-    /// <c>measurements</c> is negative; the message names it.
+    /// A buffer has another shape than this balancer's (it was saved for other terms or levels), is null or disposed, or
+    /// <c>step</c> or <c>measurements</c> is negative; the message names it.
     /// </exception>
     public override (IList<string>, IList<string>) load_state_dict(Dictionary<string, Tensor> source, bool strict = true, IList<string>? skip = null)
     {
         Guard.NotNull(source, nameof(source));
         foreach (var (name, own) in state_dict())
         {
+            if (source.TryGetValue(name, out var entry) && entry is not { IsInvalid: false })
+            {
+                throw new ArgumentException(
+                    $"The balancer state's '{name}' is {(entry is null ? "null" : "a disposed tensor")}; every entry must be a live tensor.", nameof(source));
+            }
+
             if (source.TryGetValue(name, out var loaded) && !loaded.shape.SequenceEqual(own.shape))
             {
                 throw new ArgumentException(

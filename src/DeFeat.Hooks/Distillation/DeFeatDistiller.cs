@@ -76,7 +76,7 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     /// as they were (nothing attached, the teacher not frozen).
     /// </exception>
     public DeFeatDistiller(nn.Module teacher, nn.Module student, DeFeatDistillerOptions options)
-        : this(teacher, student, PresetTerms(options), PresetSettings(options), $"{nameof(options)}.{nameof(DeFeatDistillerOptions.CheckFinite)}")
+        : this(teacher, student, PresetTerms(options), PresetSettings(options), nameof(options))
     {
         Options = options;
     }
@@ -96,17 +96,18 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     /// both models exactly as they were.
     /// </exception>
     public DeFeatDistiller(nn.Module teacher, nn.Module student, IEnumerable<DistillationTerm> terms, DistillerSettings? settings = null)
-        : this(teacher, student, Guard.NotNull(terms, nameof(terms)).ToArray(), settings ?? new DistillerSettings(), $"{nameof(settings)}.{nameof(DistillerSettings.CheckFinite)}")
+        : this(teacher, student, Guard.NotNull(terms, nameof(terms)).ToArray(), settings ?? new DistillerSettings(), nameof(settings))
     {
     }
 
-    private DeFeatDistiller(nn.Module teacher, nn.Module student, DistillationTerm[] terms, DistillerSettings settings, string checkFiniteOption)
+    // settingsName: the argument the settings came from ("options" or "settings"), for messages.
+    private DeFeatDistiller(nn.Module teacher, nn.Module student, DistillationTerm[] terms, DistillerSettings settings, string settingsName)
         : base(nameof(DeFeatDistiller))
     {
         Guard.NotNull(teacher, nameof(teacher));
         Guard.NotNull(student, nameof(student));
         this.terms = terms;
-        this.checkFiniteOption = checkFiniteOption;
+        checkFiniteOption = $"{settingsName}.{nameof(DistillerSettings.CheckFinite)}";
         checkFinite = settings.CheckFinite;
         step = torch.zeros(Array.Empty<long>(), ScalarType.Int64);
         if (ReferenceEquals(teacher, student))
@@ -121,6 +122,8 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         try
         {
             ValidateTerms(terms);
+            ValidateTapMode(settings.TeacherTapMode, $"{settingsName}.{nameof(DistillerSettings.TeacherTapMode)}");
+            ValidateTapMode(settings.StudentTapMode, $"{settingsName}.{nameof(DistillerSettings.StudentTapMode)}");
         }
         catch
         {
@@ -197,12 +200,13 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     /// A tap recorded nothing (a model did not run, or its parent calls the tapped submodule with <c>forward(...)</c>:
     /// use <see cref="TapMode.Wrapper"/>), or the proposals were not relayed.
     /// </exception>
+    /// <exception cref="ObjectDisposedException">The distiller, or one of its terms, was disposed (the message names the term).</exception>
     /// <exception cref="ArgumentException">
     /// Inconsistent shapes (level counts, sizes, channels), boxes, image size or strides; the message names them.
     /// </exception>
     public override DistillationLosses forward(IReadOnlyList<Tensor> gtBoxes, ImageSize imageSize)
     {
-        Guard.NotDisposed(disposed, nameof(DeFeatDistiller));
+        ThrowIfUnusable();
         try
         {
             return Compute(gtBoxes, imageSize);
@@ -226,10 +230,10 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     /// A handle that resumes the taps and relays when disposed (nested handles: when the last is disposed); what they
     /// recorded before is forgotten.
     /// </returns>
-    /// <exception cref="ObjectDisposedException">The distiller was disposed.</exception>
+    /// <exception cref="ObjectDisposedException">The distiller, or one of its terms, was disposed (the message names the term).</exception>
     public IDisposable Suspend()
     {
-        Guard.NotDisposed(disposed, nameof(DeFeatDistiller));
+        ThrowIfUnusable();
         if (suspensions++ == 0)
         {
             foreach (var term in terms)
@@ -243,32 +247,85 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     }
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">The state's <c>step</c> is negative (the distiller is left as it was).</exception>
+    /// <exception cref="ObjectDisposedException">The distiller, or one of its terms, was disposed (the message names the term).</exception>
+    public override Dictionary<string, Tensor> state_dict(Dictionary<string, Tensor>? destination = null, string? prefix = null)
+    {
+        ThrowIfUnusable();
+        return base.state_dict(destination, prefix);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">
+    /// The state does not fit this distiller: with <paramref name="strict"/>, other keys (the message lists them); an
+    /// entry that is null, disposed or of another shape (the message names the key, both shapes and, for an adaptation
+    /// layer, which channel count differs: the student's or the teacher's); or a negative <c>step</c>. Everything is
+    /// checked before anything is copied, so the distiller is left as it was.
+    /// </exception>
+    /// <exception cref="ObjectDisposedException">The distiller, or one of its terms, was disposed (the message names the term).</exception>
     public override (IList<string>, IList<string>) load_state_dict(Dictionary<string, Tensor> source, bool strict = true, IList<string>? skip = null)
     {
+        ThrowIfUnusable();
         Guard.NotNull(source, nameof(source));
-        if (source.TryGetValue(StepBuffer, out var loaded) && loaded.item<long>() is var value && value < 0)
-        {
-            throw new ArgumentException($"The distiller state's '{StepBuffer}' is {value}; it must be ≥ 0.", nameof(source));
-        }
-
+        CheckState([.. source.Select(pair => (pair.Key, (Tensor?)pair.Value))], strict, skip, sameDType: false, nameof(source));
         var result = base.load_state_dict(source, strict, skip);
-        SyncStep(stepValue, nameof(source));
+        stepValue = step.item<long>();
         return result;
     }
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">The state's <c>step</c> is negative (the step is left as it was).</exception>
+    /// <exception cref="ArgumentException">
+    /// The stream holds no distiller state that fits this distiller (as for <see cref="load_state_dict"/>, and an entry of
+    /// another dtype, or a stream that cannot be read); the whole state is read and checked before anything is copied,
+    /// so the distiller is left as it was.
+    /// </exception>
+    /// <exception cref="ObjectDisposedException">The distiller, or one of its terms, was disposed (the message names the term).</exception>
     public override nn.Module load(BinaryReader reader, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
     {
-        var previous = stepValue;
-        var result = base.load(reader, strict, skip, loadedParameters);
-        SyncStep(previous, loadingFrom ?? nameof(reader));
-        return result;
+        ThrowIfUnusable();
+        Guard.NotNull(reader, nameof(reader));
+        var argument = loadingFrom ?? nameof(reader);
+        var entries = SavedState.Read(reader, argument);
+        try
+        {
+            CheckState([.. entries.Select(entry => (entry.Key, (Tensor?)entry.Value))], strict, skip, sameDType: true, argument);
+            var own = base.state_dict();
+            var found = new List<(string Key, bool Found)>();
+            using (torch.no_grad())
+            {
+                foreach (var (key, value) in entries)
+                {
+                    var known = own.TryGetValue(key, out var target);
+                    if (known && skip?.Contains(key) != true)
+                    {
+                        target!.copy_(value);
+                    }
+
+                    found.Add((key, known));
+                }
+            }
+
+            stepValue = step.item<long>();
+            foreach (var (key, known) in found)
+            {
+                loadedParameters?.Add(key, known);
+            }
+        }
+        finally
+        {
+            foreach (var (_, value) in entries)
+            {
+                value.Dispose();
+            }
+        }
+
+        return this;
     }
 
     /// <inheritdoc />
-    /// <exception cref="ArgumentException">The state's <c>step</c> is negative (the step is left as it was).</exception>
+    /// <exception cref="ArgumentException">
+    /// The file holds no distiller state that fits this distiller (see <see cref="load(BinaryReader, bool, IList{string}?, Dictionary{string, bool}?)"/>);
+    /// the message names <paramref name="location"/> and the distiller is left as it was.
+    /// </exception>
     public override nn.Module load(string location, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
     {
         // TorchSharp's load(location) opens the file and calls load(reader), which checks the step: it names this argument.
@@ -307,13 +364,56 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
                 nameof(options));
         }
 
-        var proposal = options.RoiHeads is { } heads
-            ? new RoiHeadKdTerm(
-                new RoiHeadKdTermOptions { Name = ProposalTermName, Heads = heads, Loss = options.ProposalLoss, Schedule = options.Schedule },
-                $"{nameof(options)}.{nameof(options.RoiHeads)}")
-            : null;
-        var adapters = options.StudentChannels is null ? null : new FeatureAdapters(options.StudentChannels, options.TeacherChannels!);
-        var neck = new FeatureTerm(
+        Guard.Strides(options.Strides, $"{nameof(options)}.{nameof(options.Strides)}");
+        if (options.StudentChannels is { } studentChannels && options.TeacherChannels is { } teacherChannels)
+        {
+            ValidateChannels(studentChannels, teacherChannels, options.Strides);
+        }
+
+        RoiHeadKdTerm? proposal = null;
+        FeatureAdapters? adapters = null;
+        try
+        {
+            proposal = options.RoiHeads is { } heads
+                ? new RoiHeadKdTerm(
+                    new RoiHeadKdTermOptions { Name = ProposalTermName, Heads = heads, Loss = options.ProposalLoss, Schedule = options.Schedule },
+                    $"{nameof(options)}.{nameof(options.RoiHeads)}")
+                : null;
+            adapters = options.StudentChannels is null ? null : new FeatureAdapters(options.StudentChannels, options.TeacherChannels!);
+            return proposal is null ? [Neck(options, adapters)] : [Neck(options, adapters), proposal];
+        }
+        catch
+        {
+            proposal?.Dispose();
+            adapters?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The preset's channel lists: one count per level each (as many as the strides, if given), each &gt; 0.</summary>
+    private static void ValidateChannels(IReadOnlyList<long> studentChannels, IReadOnlyList<long> teacherChannels, IReadOnlyList<double>? strides)
+    {
+        const string Student = $"options.{nameof(DeFeatDistillerOptions.StudentChannels)}";
+        const string Teacher = $"options.{nameof(DeFeatDistillerOptions.TeacherChannels)}";
+        Guard.NotEmpty(studentChannels, Student);
+        if (teacherChannels.Count != studentChannels.Count || (strides is not null && strides.Count != studentChannels.Count))
+        {
+            throw new ArgumentException(
+                $"{Student} has {studentChannels.Count} level(s), {Teacher} {teacherChannels.Count}"
+                + (strides is null ? string.Empty : $" and options.{nameof(DeFeatDistillerOptions.Strides)} {strides.Count}")
+                + "; each must have one entry per neck level.",
+                "options");
+        }
+
+        for (var level = 0; level < studentChannels.Count; level++)
+        {
+            Guard.Positive(studentChannels[level], $"{Student}[{level}]");
+            Guard.Positive(teacherChannels[level], $"{Teacher}[{level}]");
+        }
+    }
+
+    private static FeatureTerm Neck(DeFeatDistillerOptions options, FeatureAdapters? adapters)
+        => new(
             new FeatureTermOptions
             {
                 Name = NeckTermName,
@@ -328,7 +428,13 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
             $"{nameof(options)}.{nameof(options.TeacherNeckPath)}",
             $"{nameof(options)}.{nameof(options.StudentNeckPath)}",
             "neck");
-        return proposal is null ? [neck] : [neck, proposal];
+
+    private static void ValidateTapMode(TapMode mode, string option)
+    {
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(option, mode, $"{option} must be Auto, Hook, Wrapper or StandIn; got {mode}.");
+        }
     }
 
     private static DistillerSettings PresetSettings(DeFeatDistillerOptions options)
@@ -344,6 +450,13 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         for (var index = 0; index < terms.Count; index++)
         {
             var term = Guard.NotNull(terms[index], $"{nameof(terms)}[{index}]");
+            if (term.IsDisposed)
+            {
+                throw new ObjectDisposedException(
+                    $"{nameof(terms)}[{index}]",
+                    $"{nameof(terms)}[{index}] (the term '{term.Name}') was disposed; pass terms that are alive (a distiller owns and disposes its terms itself).");
+            }
+
             if (terms.Take(index).Any(earlier => earlier.Name == term.Name))
             {
                 throw new ArgumentException($"{nameof(terms)}[{index}] is named '{term.Name}' like an earlier term; term names must be unique.", nameof(terms));
@@ -458,7 +571,7 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
                 return; // an outer Suspend() still holds
             }
 
-            foreach (var term in distiller.terms)
+            foreach (var term in distiller.terms.Where(term => !term.IsDisposed))
             {
                 term.Clear();
                 term.SetSuspended(false);
@@ -466,17 +579,142 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         }
     }
 
-    /// <summary>Reads the loaded step back (a host read, at load time only); a negative one is undone and refused.</summary>
-    private void SyncStep(long previous, string argument)
+    /// <summary>
+    /// Throws when the distiller or one of its terms was disposed: a term disposed by its user while the distiller
+    /// still holds it would otherwise surface as a null reference in its detached taps.
+    /// </summary>
+    private void ThrowIfUnusable()
     {
-        var loaded = step.item<long>();
-        if (loaded < 0)
+        Guard.NotDisposed(disposed, nameof(DeFeatDistiller));
+        for (var index = 0; index < terms.Length; index++)
         {
-            Step = previous;
-            throw new ArgumentException($"The distiller state's '{StepBuffer}' is {loaded}; it must be ≥ 0.", argument);
+            if (terms[index].IsDisposed)
+            {
+                throw new ObjectDisposedException(
+                    $"{nameof(Terms)}[{index}]",
+                    $"The term '{terms[index].Name}' ({nameof(DeFeatDistiller)}.{nameof(Terms)}[{index}]) was disposed while its distiller still "
+                    + "uses it; its taps are detached and its adaptation layers freed. A distiller owns its terms and disposes them when it "
+                    + "is disposed itself: do not dispose a term you gave to a distiller. Dispose the distiller and create a new one with "
+                    + "new terms to go on.");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks a state against this distiller's before anything is copied: with <paramref name="strict"/> the same keys
+    /// (those in <paramref name="skip"/> aside); every known entry alive and of the same shape (and dtype, for
+    /// <paramref name="sameDType"/>); the step ≥ 0.
+    /// </summary>
+    private void CheckState(IReadOnlyList<(string Key, Tensor? Value)> source, bool strict, IList<string>? skip, bool sameDType, string argument)
+    {
+        var own = base.state_dict();
+        var skipped = skip ?? [];
+        if (strict)
+        {
+            var given = source.Select(entry => entry.Key).ToHashSet(StringComparer.Ordinal);
+            var unexpected = given.Where(key => !own.ContainsKey(key) && !skipped.Contains(key)).ToArray();
+            var missing = own.Keys.Where(key => !given.Contains(key) && !skipped.Contains(key)).ToArray();
+            if (unexpected.Length > 0 || missing.Length > 0)
+            {
+                throw new ArgumentException(
+                    $"The distiller state does not have this distiller's entries: {Listing(missing, "missing")}{(missing.Length > 0 && unexpected.Length > 0 ? "; " : string.Empty)}"
+                    + $"{Listing(unexpected, "not in this distiller")}. It was saved by a distiller with other terms ({TermListing(given)} in the state, "
+                    + $"{TermListing(own.Keys)} here) or with adaptation layers for another number of levels. Nothing was loaded.",
+                    argument);
+            }
         }
 
-        stepValue = loaded;
+        foreach (var (key, value) in source)
+        {
+            if (skipped.Contains(key) || !own.TryGetValue(key, out var target))
+            {
+                continue;
+            }
+
+            if (value is null || value.IsInvalid)
+            {
+                throw new ArgumentException(
+                    $"The distiller state's '{key}' is {(value is null ? "null" : "a disposed tensor")}; every entry must be a live tensor. Nothing was loaded.", argument);
+            }
+
+            if (!value.shape.SequenceEqual(target.shape))
+            {
+                throw new ArgumentException(
+                    $"The distiller state's '{key}' has shape {Guard.Shape(value)}, this distiller's {Guard.Shape(target)}: {ShapeHint(key, target.shape, value.shape)}. "
+                    + "Nothing was loaded.",
+                    argument);
+            }
+
+            if (sameDType && value.dtype != target.dtype)
+            {
+                throw new ArgumentException(
+                    $"The distiller state's '{key}' has dtype {value.dtype}, this distiller's {target.dtype}; move the distiller to the dtype it was "
+                    + "saved with (to(...)) before loading. Nothing was loaded.",
+                    argument);
+            }
+
+            if (key == StepBuffer)
+            {
+                using var asLong = value.to_type(ScalarType.Int64);
+                if (asLong.item<long>() is var loaded && loaded < 0)
+                {
+                    throw new ArgumentException($"The distiller state's '{StepBuffer}' is {loaded}; it must be ≥ 0. Nothing was loaded.", argument);
+                }
+            }
+        }
+
+        static string Listing(string[] keys, string what)
+            => keys.Length == 0 ? string.Empty : $"{string.Join(", ", keys.Take(6).Select(key => $"'{key}'"))}{(keys.Length > 6 ? $" and {keys.Length - 6} more" : string.Empty)} {what}";
+
+        static string TermListing(IEnumerable<string> keys)
+        {
+            var names = keys.Where(key => key.Contains('.', StringComparison.Ordinal)).Select(key => key[..key.IndexOf('.', StringComparison.Ordinal)]).Distinct().ToArray();
+            return names.Length == 0 ? "no term with parameters" : $"terms with parameters {string.Join(", ", names)}";
+        }
+    }
+
+    /// <summary>
+    /// Why an entry's shape differs: for an adaptation layer (a 3×3 conv per level, weight [C_t, C_s, 3, 3], bias [C_t]),
+    /// which channel count, the student's or the teacher's, the state was saved for.
+    /// </summary>
+    private string ShapeHint(string key, long[] own, long[] loaded)
+    {
+        var term = terms.OfType<FeatureTerm>().FirstOrDefault(term => term.Adapters is not null && key.StartsWith($"{term.Name}.adapters.", StringComparison.Ordinal));
+        if (term is null)
+        {
+            return "it was saved by a distiller with other terms or settings";
+        }
+
+        var levelMatch = System.Text.RegularExpressions.Regex.Match(key, @"\.(\d+)\.");
+        var level = levelMatch.Success ? $"level {levelMatch.Groups[1].Value} of " : string.Empty;
+        var layer = $"{level}the adaptation layers of the term '{term.Name}'";
+        var differs = new List<string>();
+        if (own.Length == 4 && loaded.Length == 4)
+        {
+            if (own[0] != loaded[0])
+            {
+                differs.Add($"the teacher's channels (C_t = {loaded[0]} in the state, {own[0]} here)");
+            }
+
+            if (own[1] != loaded[1])
+            {
+                differs.Add($"the student's channels (C_s = {loaded[1]} in the state, {own[1]} here)");
+            }
+
+            if (!own[2..].SequenceEqual(loaded[2..]))
+            {
+                differs.Add($"the kernel ({loaded[2]}×{loaded[3]} in the state, {own[2]}×{own[3]} here)");
+            }
+        }
+        else if (own.Length == 1 && loaded.Length == 1)
+        {
+            differs.Add($"the teacher's channels (C_t = {loaded[0]} in the state, {own[0]} here)");
+        }
+
+        return differs.Count == 0
+            ? $"{layer} were saved for another layout"
+            : $"{layer} were saved for other channel counts: {string.Join(" and ", differs)}. Load it into a distiller made for the same "
+              + "student and teacher (the same StudentChannels and TeacherChannels)";
     }
 
     /// <summary>

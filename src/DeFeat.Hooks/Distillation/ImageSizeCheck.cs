@@ -14,12 +14,18 @@ internal static class ImageSizeCheck
     /// the rounding of an unpadded input: a relative gap of 1/H_l + 1/W_l). With strides, each level's size must be
     /// the image size divided by its stride, rounded either way.
     /// </summary>
-    /// <exception cref="ArgumentException">The image size does not fit the features.</exception>
+    /// <exception cref="ArgumentException">
+    /// The image size does not fit the features, or the strides (the option <c>options.Strides</c> of every term and of
+    /// the preset) are not one per recorded level.
+    /// </exception>
     public static void ThrowIfInconsistent(ImageSize imageSize, IReadOnlyList<FeatureMapSize> sizes, IReadOnlyList<double>? strides)
     {
         if (strides is not null && strides.Count != sizes.Count)
         {
-            return; // the mask builder names the count mismatch
+            throw new ArgumentException(
+                $"options.Strides has {strides.Count} stride(s), but the tapped module returned {sizes.Count} level(s) this step "
+                + $"({string.Join(", ", sizes.Select(size => $"{size.Height}×{size.Width}"))} cells); give one stride per level.",
+                "options.Strides");
         }
 
         for (var level = 0; level < sizes.Count; level++)

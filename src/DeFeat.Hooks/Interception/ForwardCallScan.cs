@@ -69,6 +69,51 @@ internal static class ForwardCallScan
         return sites;
     }
 
+    /// <summary>
+    /// Whether the IL of <paramref name="ownerType"/> (the same methods as <see cref="FindForwardCalls"/> reads) invokes
+    /// an instance method named <c>call</c> whose declaring type is assignable from <paramref name="childType"/>, on any
+    /// receiver. Deliberately generous: any such invocation may reach the child (through a value the scan cannot follow),
+    /// so a hook on the child may record; only when there is none is a parent that invokes the child with
+    /// <c>forward(...)</c> known never to run its hooks.
+    /// </summary>
+    /// <param name="ownerType">The parent module's runtime type.</param>
+    /// <param name="childType">The child's runtime type.</param>
+    /// <returns>True when some such <c>call</c> is invoked (or a method's IL cannot be decoded).</returns>
+    internal static bool MayInvokeCall(Type ownerType, Type childType)
+    {
+        ArgumentNullException.ThrowIfNull(ownerType);
+        ArgumentNullException.ThrowIfNull(childType);
+        var skippedAssemblies = new[] { typeof(nn.Module).Assembly, typeof(object).Assembly };
+        for (var type = ownerType; type is not null; type = type.BaseType)
+        {
+            if (skippedAssemblies.Contains(type.Assembly))
+            {
+                continue;
+            }
+
+            var declaringTypes = new[] { type }.Concat(CapturingTypes(type).Select(generated => generated.Generated));
+            foreach (var declaring in declaringTypes)
+            {
+                var methods = declaring.GetMethods(DeclaredInstance).Cast<MethodBase>().Concat(declaring.GetConstructors(DeclaredInstance));
+                foreach (var method in methods)
+                {
+                    if (method.IsAbstract || (method.MethodImplementationFlags & MethodImplAttributes.CodeTypeMask) != MethodImplAttributes.IL
+                        || (method.Attributes & MethodAttributes.PinvokeImpl) != 0)
+                    {
+                        continue; // no IL to read
+                    }
+
+                    if (MethodIl.Read(method) is not { } il || il.InvokesCall(childType))
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Adds the description of each instance method of <paramref name="declaring"/> that has a site.</summary>
     private static void Collect(
         List<string> sites, Type owner, Type declaring, FieldInfo? thisField, FieldInfo holder, Type childType, bool elementAccess)
@@ -349,6 +394,12 @@ internal static class ForwardCallScan
 
             return false;
         }
+
+        /// <summary>Whether this method invokes an instance <c>call</c> declared by a type assignable from <paramref name="childType"/>.</summary>
+        public bool InvokesCall(Type childType)
+            => instructions.Any(instruction => IsCall(instruction)
+                && ResolveMethod(instruction.Operand) is { IsStatic: false, Name: "call", DeclaringType: { } declaring }
+                && declaring.IsAssignableFrom(childType));
 
         /// <summary>Reads the operand of <paramref name="code"/> at <paramref name="position"/> and moves past it.</summary>
         private static bool TryReadOperand(byte[] il, ref int position, OpCode code, List<int> targets, out int operand)

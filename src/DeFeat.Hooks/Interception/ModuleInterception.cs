@@ -39,6 +39,7 @@ internal static class ModuleInterception
 
         if (mode == TapMode.Hook)
         {
+            CheckRequestedHookCanRecord(target, signature, site);
             return (TapMode.Hook, []);
         }
 
@@ -63,6 +64,56 @@ internal static class ModuleInterception
     }
 
     /// <summary>
+    /// An explicit <see cref="TapMode.Hook"/> records only <c>call(...)</c> invocations. When the parent's code visibly
+    /// invokes the submodule with <c>forward(...)</c> and invokes nothing of its type with <c>call(...)</c>, the hook
+    /// could never record: fail now (before anything is attached) with the fix, TapMode.Auto where a substitute fits,
+    /// else the one-line model change. A parent that also calls it with <c>call(...)</c> (e.g. one branch each) is
+    /// accepted: the hook records that branch.
+    /// </summary>
+    private static void CheckRequestedHookCanRecord(ModulePath target, ModuleSignature signature, TapSite site)
+    {
+        if (target.Parent is Sequential)
+        {
+            return; // a Sequential invokes its items with call(...)
+        }
+
+        var slots = ModuleSlot.FindAll(target.Parent, target.Module);
+        var childType = target.Module.GetType();
+        var sites = ForwardSites(target, slots);
+        var owners = slots.Select(slot => slot.IsElement ? target.GrandParent?.GetType() : slot.Owner.GetType()).OfType<Type>().Distinct();
+        if (sites.Length == 0 || owners.Any(owner => ForwardCallScan.MayInvokeCall(owner, childType)))
+        {
+            return;
+        }
+
+        var wrapperFits = slots.All(slot => slot.DeclaredType.IsAssignableFrom(signature.ModuleType));
+        var standInObstacle = SubstituteTypes.StandInObstacle(childType, signature);
+        if (!wrapperFits && standInObstacle is not null)
+        {
+            CheckHookCanRecord(target, signature, slots, standInObstacle, site); // throws: no substitute fits either
+        }
+
+        throw new ArgumentException(
+            $"{site.Describe(target.Path)} cannot be recorded with TapMode.Hook: {string.Join(", ", sites)} invokes it with .forward(...) "
+            + "(and nothing of its type with .call(...)), which TorchSharp runs without hooks, so the hook would never record. Fix: tap it "
+            + $"with TapMode.Auto (the default), which records both through a {(wrapperFits ? "wrapper" : "stand-in")} in "
+            + $"{slots[0].Describe()}, or invoke it with .call(...) instead of .forward(...) in {string.Join(", ", sites)}.",
+            site.Option);
+    }
+
+    /// <summary>The parent's (or, for a container item, the grandparent's) methods that invoke the submodule with <c>forward(...)</c>.</summary>
+    private static string[] ForwardSites(ModulePath target, IReadOnlyList<ModuleSlot> slots)
+    {
+        var childType = target.Module.GetType();
+        return slots
+            .SelectMany(slot => slot.IsElement
+                ? target.GrandParent is { } owner ? FieldsHolding(owner, target.Parent).SelectMany(holder => ForwardCallScan.FindForwardCalls(owner.GetType(), holder, childType, elementAccess: true)) : []
+                : ForwardCallScan.FindForwardCalls(slot.Owner.GetType(), slot.Field, childType, elementAccess: false))
+            .Distinct()
+            .ToArray();
+    }
+
+    /// <summary>
     /// Auto mode with no swap possible falls back to a hook, which records only <c>call(...)</c> invocations. When the
     /// parent's code visibly invokes the submodule with <c>forward(...)</c>, nothing could ever record it: fail now
     /// with the one-line model change.
@@ -70,12 +121,7 @@ internal static class ModuleInterception
     private static TapMode CheckHookCanRecord(ModulePath target, ModuleSignature signature, IReadOnlyList<ModuleSlot> slots, string? standInObstacle, TapSite site)
     {
         var childType = target.Module.GetType();
-        var sites = slots
-            .SelectMany(slot => slot.IsElement
-                ? target.GrandParent is { } owner ? FieldsHolding(owner, target.Parent).SelectMany(holder => ForwardCallScan.FindForwardCalls(owner.GetType(), holder, childType, elementAccess: true)) : []
-                : ForwardCallScan.FindForwardCalls(slot.Owner.GetType(), slot.Field, childType, elementAccess: false))
-            .Distinct()
-            .ToArray();
+        var sites = ForwardSites(target, slots);
         if (sites.Length == 0)
         {
             return TapMode.Hook;

@@ -34,6 +34,7 @@ public sealed class FeatureTap : IDisposable
 {
     private readonly Recorder recorder;
     private readonly TapMode requestedMode;
+    private readonly TapSite site;
     private IDisposable? attachment;
 
     /// <summary>Attaches a tap to the submodule at <paramref name="path"/> of <paramref name="model"/>.</summary>
@@ -47,9 +48,16 @@ public sealed class FeatureTap : IDisposable
     /// <exception cref="ArgumentNullException"><paramref name="model"/> or <paramref name="path"/> is null.</exception>
     /// <exception cref="ArgumentException">
     /// The path names no submodule (the message lists the five nearest valid paths); the submodule has no typed
-    /// forward; or it cannot be tapped the requested way (the message names the slot, its declared type and the fix).
-    /// Nothing is changed in the model then.
+    /// forward; or it cannot be tapped the requested way (the message names the slot, its declared type and the fix;
+    /// e.g. <see cref="TapMode.Hook"/> on a submodule its parent invokes only with <c>forward(...)</c>, which TorchSharp
+    /// runs without hooks). Nothing is changed in the model then.
     /// </exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="mode"/> is not a <see cref="TapMode"/> value.</exception>
+    /// <remarks>
+    /// When a forward of the submodule returns null, a null tensor, a disposed tensor or an output the selector (or the
+    /// built-in conversions) cannot turn into tensors, that forward throws an <see cref="InvalidOperationException"/>
+    /// naming the path and the position of the tensor.
+    /// </remarks>
     public FeatureTap(nn.Module model, string path, TapMode mode = TapMode.Auto, Func<object, IReadOnlyList<Tensor>>? selector = null)
         : this(model, path, mode, selector, new TapSite(nameof(path), Model: null))
     {
@@ -58,8 +66,14 @@ public sealed class FeatureTap : IDisposable
     internal FeatureTap(nn.Module model, string path, TapMode mode, Func<object, IReadOnlyList<Tensor>>? selector, TapSite site, bool recordEveryCall = false)
     {
         Guard.NotNull(model, nameof(model));
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, $"{nameof(mode)} must be Auto, Hook, Wrapper or StandIn; got {mode}.");
+        }
+
         var target = ModulePath.Resolve(model, path, site);
         Path = path;
+        this.site = site;
         recorder = new Recorder(this, selector, recordEveryCall);
         (attachment, Mode) = ModuleInterception.Attach(target, mode, recorder, input: false, output: true, site);
         requestedMode = mode;
@@ -159,6 +173,7 @@ public sealed class FeatureTap : IDisposable
                 : selector(result) ?? throw new InvalidOperationException(
                     $"The selector given for '{owner.Path}' returned null for its output ({TypeNames.Of(result.GetType())}); a selector "
                     + "must return the output's tensors.");
+            ThrowIfNotAlive(tensors, result);
             if (everyCall)
             {
                 Captured.Append(tensors);
@@ -169,6 +184,27 @@ public sealed class FeatureTap : IDisposable
             }
 
             Calls++;
+        }
+
+        /// <summary>A null or disposed tensor in the output is named by its position, before the tap takes an alias of any.</summary>
+        private void ThrowIfNotAlive(IReadOnlyList<Tensor> tensors, object result)
+        {
+            for (var index = 0; index < tensors.Count; index++)
+            {
+                if (tensors[index] is { IsInvalid: false })
+                {
+                    continue;
+                }
+
+                var what = tensors[index] is null
+                    ? "null"
+                    : "a disposed tensor (its handle is empty: it was disposed, or the dispose scope it was created in closed, before the "
+                      + "forward returned it)";
+                var source = selector is null
+                    ? $"The submodule at {owner.site.Describe(owner.Path)} returned {TypeNames.Of(result.GetType())} holding {tensors.Count} tensor(s)"
+                    : $"The selector given for {owner.site.Describe(owner.Path)} returned {tensors.Count} tensor(s) for its output ({TypeNames.Of(result.GetType())})";
+                throw new InvalidOperationException($"{source}, and tensor {index} is {what}; a feature tap needs a live tensor at every position.");
+            }
         }
     }
 }

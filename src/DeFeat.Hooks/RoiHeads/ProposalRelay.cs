@@ -1,6 +1,7 @@
 using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Losses;
+using static TorchSharp.torch;
 
 namespace DeFeat.Hooks.RoiHeads;
 
@@ -22,6 +23,7 @@ namespace DeFeat.Hooks.RoiHeads;
 public sealed class ProposalRelay : IDisposable
 {
     private readonly Source source;
+    private readonly TapSite targetSite;
     private IDisposable? sourceAttachment;
     private IDisposable? targetAttachment;
 
@@ -29,7 +31,17 @@ public sealed class ProposalRelay : IDisposable
     /// <param name="source">The head whose proposals are delivered (the one whose sampler counts).</param>
     /// <param name="target">The head that receives them.</param>
     /// <exception cref="ArgumentNullException">An endpoint or one of its members is null.</exception>
-    /// <exception cref="ArgumentException">A head path names no submodule (nearest valid paths listed), or cannot be wrapped.</exception>
+    /// <exception cref="ArgumentException">
+    /// A head path names no submodule (nearest valid paths listed), or cannot be intercepted the requested way (e.g.
+    /// <see cref="TapMode.Hook"/> on a head its parent invokes only with <c>forward(...)</c>).
+    /// </exception>
+    /// <exception cref="ArgumentOutOfRangeException">An endpoint's <see cref="RoiHeadEndpoint.Mode"/> is not a <see cref="TapMode"/> value.</exception>
+    /// <remarks>
+    /// When the source's <see cref="IRoiHeadArgumentMap.Read"/> returns null, a null or a disposed tensor, or the
+    /// target's <see cref="IRoiHeadArgumentMap.Replace"/> returns null, too few arguments, null for an argument the head
+    /// was given or a disposed tensor, that head's forward throws an <see cref="InvalidOperationException"/> naming the
+    /// map, the head and the argument.
+    /// </remarks>
     public ProposalRelay(RoiHeadEndpoint source, RoiHeadEndpoint target)
         : this(
             source,
@@ -43,13 +55,18 @@ public sealed class ProposalRelay : IDisposable
     {
         Guard.NotNull(source, nameof(source));
         Guard.NotNull(target, nameof(target));
+        Guard.NotNull(source.Model, $"{nameof(source)}.{nameof(RoiHeadEndpoint.Model)}");
+        Guard.NotNull(target.Model, $"{nameof(target)}.{nameof(RoiHeadEndpoint.Model)}");
         Guard.NotNull(source.Arguments, $"{nameof(source)}.{nameof(RoiHeadEndpoint.Arguments)}");
         Guard.NotNull(target.Arguments, $"{nameof(target)}.{nameof(RoiHeadEndpoint.Arguments)}");
+        ValidateMode(source.Mode, $"{nameof(source)}.{nameof(RoiHeadEndpoint.Mode)}");
+        ValidateMode(target.Mode, $"{nameof(target)}.{nameof(RoiHeadEndpoint.Mode)}");
         var sourceHead = ModulePath.Resolve(source.Model, source.HeadPath, sourceSite);
         var targetHead = ModulePath.Resolve(target.Model, target.HeadPath, targetSite);
         SourceEndpoint = source;
         TargetEndpoint = target;
-        this.source = new Source(source.Arguments);
+        this.source = new Source(source.Arguments, sourceSite.Describe(source.HeadPath));
+        this.targetSite = targetSite;
         sourceAttachment = ModuleInterception.Attach(sourceHead, source.Mode, this.source, input: true, output: false, sourceSite).Attachment;
         try
         {
@@ -76,8 +93,16 @@ public sealed class ProposalRelay : IDisposable
 
     /// <summary>The proposals the source head was given in its latest forward (since the last <see cref="Clear"/>).</summary>
     /// <exception cref="InvalidOperationException">The source head has not run (see <see cref="Recording.FeatureTap.Features"/> for the call()/forward() pitfall).</exception>
+    /// <exception cref="ObjectDisposedException">The relay is disposed.</exception>
     /// <remarks>The relay's own aliases of the source head's tensors, valid until <see cref="Clear"/>; do not dispose them.</remarks>
-    public SampledProposals Proposals => source.Proposals ?? throw new InvalidOperationException(NotRunMessage("read"));
+    public SampledProposals Proposals
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(sourceAttachment is null, this);
+            return source.Proposals ?? throw new InvalidOperationException(NotRunMessage("read"));
+        }
+    }
 
     /// <summary>Forgets the relayed proposals and frees the relay's aliases of them (the models' tensors are untouched).</summary>
     public void Clear()
@@ -96,6 +121,14 @@ public sealed class ProposalRelay : IDisposable
         Clear();
     }
 
+    private static void ValidateMode(TapMode mode, string name)
+    {
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(name, mode, $"{name} must be Auto, Hook, Wrapper or StandIn; got {mode}.");
+        }
+    }
+
     private string NotRunMessage(string action)
         => $"Cannot {action} proposals: the source RoI head '{SourceEndpoint.HeadPath}' has not run since the relay was attached or "
            + $"cleared. Run the {"source model"} before the target "
@@ -109,7 +142,7 @@ public sealed class ProposalRelay : IDisposable
         set => source.Suspended = value;
     }
 
-    private sealed class Source(IRoiHeadArgumentMap map) : IModuleInterceptor
+    private sealed class Source(IRoiHeadArgumentMap map, string head) : IModuleInterceptor
     {
         private readonly OwnedTensors owned = new();
 
@@ -124,7 +157,11 @@ public sealed class ProposalRelay : IDisposable
                 return null;
             }
 
-            var read = map.Read(arguments);
+            var read = map.Read(arguments) ?? throw new InvalidOperationException(
+                $"{TypeNames.Of(map.GetType())}.{nameof(IRoiHeadArgumentMap.Read)} returned null for the RoI head at {head}; it must return the "
+                + "head's RoIs and labels.");
+            ThrowIfNotAlive(read.Rois, nameof(SampledProposals.Rois));
+            ThrowIfNotAlive(read.Labels, nameof(SampledProposals.Labels));
             var taken = owned.Take([read.Rois, read.Labels]);
             Proposals = new SampledProposals(taken[0], taken[1]);
             return null;
@@ -134,6 +171,17 @@ public sealed class ProposalRelay : IDisposable
         {
             owned.Release();
             Proposals = null;
+        }
+
+        private void ThrowIfNotAlive(Tensor? tensor, string member)
+        {
+            if (tensor is null || tensor.IsInvalid)
+            {
+                throw new InvalidOperationException(
+                    $"{TypeNames.Of(map.GetType())}.{nameof(IRoiHeadArgumentMap.Read)} returned proposals whose {member} is "
+                    + $"{(tensor is null ? "null" : "a disposed tensor (its handle is empty)")} for the RoI head at {head}; it must return the "
+                    + "live tensors the head was given.");
+            }
         }
 
         public void OnOutput(object? result)
@@ -162,6 +210,17 @@ public sealed class ProposalRelay : IDisposable
                     $"{map.GetType().Name}.Replace returned {(replaced is null ? "null" : $"{replaced.Length} argument(s)")} for the RoI head "
                     + $"'{relay.TargetEndpoint.HeadPath}', which takes {arguments.Length}: it must return all of the head's forward arguments "
                     + "with the RoIs and labels replaced.");
+            }
+
+            for (var index = 0; index < replaced.Length; index++)
+            {
+                if ((replaced[index] is null && arguments[index] is not null) || replaced[index] is Tensor { IsInvalid: true })
+                {
+                    throw new InvalidOperationException(
+                        $"{map.GetType().Name}.Replace returned {(replaced[index] is null ? "null" : "a disposed tensor")} as argument {index} for the "
+                        + $"RoI head at {relay.targetSite.Describe(relay.TargetEndpoint.HeadPath)}, which was given "
+                        + $"{(arguments[index] is { } given ? TypeNames.Of(given.GetType()) : "null")} there: it must return the head's arguments, with the RoIs and labels replaced.");
+                }
             }
 
             relay.Delivered = true;

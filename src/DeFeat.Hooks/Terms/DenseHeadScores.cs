@@ -42,15 +42,8 @@ internal static class DenseHeadScores
                 $"{OptionName(nameof(options.ScoreKind))} must be Logits or Probabilities; got {options.ScoreKind}.");
         }
 
-        if (options.Strides is { } strides)
-        {
-            Guard.NotEmpty(strides, OptionName(nameof(options.Strides)));
-            for (var level = 0; level < strides.Count; level++)
-            {
-                Guard.Positive(strides[level], $"{OptionName(nameof(options.Strides))}[{level}]");
-            }
-        }
-        else if (options.Layout != DenseScoreLayout.PerLevelMaps)
+        Guard.Strides(options.Strides, OptionName(nameof(options.Strides)));
+        if (options.Strides is null && options.Layout != DenseScoreLayout.PerLevelMaps)
         {
             throw new ArgumentException(
                 $"{OptionName(nameof(options.Strides))} is required with {OptionName(nameof(options.Layout))} = {options.Layout} "

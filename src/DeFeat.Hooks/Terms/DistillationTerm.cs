@@ -21,11 +21,15 @@ namespace DeFeat.Hooks.Terms;
 /// </remarks>
 public abstract class DistillationTerm : nn.Module
 {
+    /// <summary>The option names of the checks below: every term's constructor takes its options as <c>options</c>.</summary>
+    private const string NameOption = "options.Name";
+    private const string WeightOption = "options.Weight";
+
     private protected DistillationTerm(string name, double weight, KdWeightSchedule? schedule)
         : base(ValidName(name))
     {
         Name = name;
-        Weight = Guard.NonNegative(weight, nameof(weight));
+        Weight = Guard.NonNegative(weight, WeightOption);
         Schedule = schedule ?? new ConstantSchedule();
     }
 
@@ -43,6 +47,9 @@ public abstract class DistillationTerm : nn.Module
 
     /// <summary>Whether a distiller has attached the term (a term serves one distiller).</summary>
     internal bool IsAttached { get; private set; }
+
+    /// <summary>Whether the term was disposed (its taps are detached and its adaptation layers freed).</summary>
+    internal bool IsDisposed { get; private set; }
 
     /// <summary>Attaches the term's taps to the two models; on failure the term leaves both models as they were.</summary>
     internal void AttachTo(TermModels models)
@@ -86,6 +93,7 @@ public abstract class DistillationTerm : nn.Module
     {
         if (disposing)
         {
+            IsDisposed = true;
             Detach();
         }
 
@@ -94,10 +102,10 @@ public abstract class DistillationTerm : nn.Module
 
     private static string ValidName(string name)
     {
-        Guard.NotNull(name, nameof(name));
+        Guard.NotNull(name, NameOption);
         return name.Length > 0 && name.All(character => char.IsAsciiLetterOrDigit(character) || character == '_')
             ? name
-            : throw new ArgumentException($"A term's name must be non-empty and hold only letters, digits and '_'; got '{name}'.", nameof(name));
+            : throw new ArgumentException($"{NameOption} (a term's name) must be non-empty and hold only letters, digits and '_'; got '{name}'.", NameOption);
     }
 
     /// <summary>True when every element of <paramref name="tensor"/> is finite (one host read; diagnosis only).</summary>

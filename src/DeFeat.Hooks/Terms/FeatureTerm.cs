@@ -30,7 +30,10 @@ public sealed class FeatureTerm : DistillationTerm
     /// <summary>Creates the term (the distiller attaches it to the models).</summary>
     /// <param name="options">Paths, loss, levels, adaptation layers, mask rule, strides, weight and schedule.</param>
     /// <exception cref="ArgumentNullException">The options or a required option is null.</exception>
-    /// <exception cref="ArgumentException">The name, a level position or the weight is invalid.</exception>
+    /// <exception cref="ArgumentException">
+    /// The name, a level position, a stride (zero, negative, NaN or infinite: the message names its index) or the weight
+    /// is invalid, or the levels, strides and adaptation layers given differ in their level counts.
+    /// </exception>
     public FeatureTerm(FeatureTermOptions options)
         : this(options, $"{nameof(FeatureTermOptions)}.{nameof(FeatureTermOptions.TeacherPath)}", $"{nameof(FeatureTermOptions)}.{nameof(FeatureTermOptions.StudentPath)}", null)
     {
@@ -59,6 +62,8 @@ public sealed class FeatureTerm : DistillationTerm
             }
         }
 
+        Guard.Strides(options.Strides, $"{nameof(options)}.{nameof(options.Strides)}");
+        CheckLevelCounts(options);
         this.teacherOption = teacherOption;
         this.studentOption = studentOption;
         this.noun = noun ?? $"'{options.Name}' tap";
@@ -125,8 +130,19 @@ public sealed class FeatureTerm : DistillationTerm
 
         recorded = (teacherFeatures, studentFeatures, masks);
         losses.SetStudentInputs(studentFeatures);
+        if (adapters is not null && adapters.LevelCount != studentFeatures.Count)
+        {
+            throw new ArgumentException(
+                $"options.{nameof(Options.Adapters)} has {adapters.LevelCount} level(s), but the student's {noun} ({studentOption} "
+                + $"'{studentTap.Path}') returned {studentFeatures.Count} map(s){(Options.Levels is null ? string.Empty : $" selected by options.{nameof(Options.Levels)}")}; "
+                + "create the adaptation layers with one channel count per level.",
+                "options");
+        }
+
         var adapted = adapters is null ? studentFeatures : adapters.call(studentFeatures);
-        foreach (var part in Options.Loss.Compute(adapted, teacherFeatures, masks))
+        var parts = Options.Loss.Compute(adapted, teacherFeatures, masks);
+        CheckParts(parts, studentFeatures.Count);
+        foreach (var part in parts)
         {
             losses.Add(part.Name, part.Value, part.ByLevel);
         }
@@ -193,8 +209,11 @@ public sealed class FeatureTerm : DistillationTerm
     /// <inheritdoc />
     internal override void SetSuspended(bool suspended)
     {
-        teacherTap!.Suspended = suspended;
-        studentTap!.Suspended = suspended;
+        if (teacherTap is not null && studentTap is not null)
+        {
+            teacherTap.Suspended = suspended;
+            studentTap.Suspended = suspended;
+        }
     }
 
     /// <inheritdoc />
@@ -205,6 +224,62 @@ public sealed class FeatureTerm : DistillationTerm
         studentTap?.Dispose();
         teacherTap = null;
         studentTap = null;
+    }
+
+    /// <summary>
+    /// Levels, strides and adaptation layers given together must agree in their level counts (the tap's own count is
+    /// only known at the first step).
+    /// </summary>
+    private static void CheckLevelCounts(FeatureTermOptions options)
+    {
+        var counts = new List<(string Option, int Count)>();
+        if (options.Levels is { } levels)
+        {
+            counts.Add(($"{nameof(options)}.{nameof(options.Levels)}", levels.Count));
+        }
+
+        if (options.Strides is { } strides)
+        {
+            counts.Add(($"{nameof(options)}.{nameof(options.Strides)}", strides.Count));
+        }
+
+        if (options.Adapters is { } adapters)
+        {
+            counts.Add(($"{nameof(options)}.{nameof(options.Adapters)}", adapters.LevelCount));
+        }
+
+        if (counts.Select(entry => entry.Count).Distinct().Count() > 1)
+        {
+            throw new ArgumentException(
+                $"{string.Join(", ", counts.Select(entry => $"{entry.Option} has {entry.Count}"))} level(s); each must have one entry per "
+                + "selected level.",
+                nameof(options));
+        }
+    }
+
+    /// <summary>What the term's loss returned must be at least one part, each with no level shares or one per level.</summary>
+    private void CheckParts(IReadOnlyList<LossPart>? parts, int levels)
+    {
+        var loss = $"{TypeNames.Of(Options.Loss.GetType())}.{nameof(IFeatureTermLoss.Compute)}";
+        if (parts is null || parts.Count == 0)
+        {
+            throw new InvalidOperationException(
+                $"{loss} returned {(parts is null ? "null" : "no part")} for the term '{Name}'; an {nameof(IFeatureTermLoss)} must return at least one {nameof(LossPart)}.");
+        }
+
+        for (var index = 0; index < parts.Count; index++)
+        {
+            var part = parts[index] ?? throw new InvalidOperationException(
+                $"{loss} returned {parts.Count} part(s) for the term '{Name}' and part {index} is null; every part must be a {nameof(LossPart)}.");
+            if (part.ByLevel.Count != 0 && part.ByLevel.Count != levels)
+            {
+                throw new InvalidOperationException(
+                    $"{loss} returned the part '{part.Name}' of the term '{Name}' with {part.ByLevel.Count} level share(s) for {levels} level(s); "
+                    + "give one share per level, or none.");
+            }
+
+            Guard.Alive(part.Value, $"{loss}'s part '{part.Name}' (term '{Name}')");
+        }
     }
 
     /// <summary>A tap's recorded maps, checked to be [B, C, H, W] with the path and the model in the message.</summary>

@@ -14,7 +14,8 @@ public sealed class LossPart
     /// </param>
     /// <param name="value">The part, a 0-D tensor with a gradient path to the student (and the adaptation layers).</param>
     /// <param name="byLevel">Each level's share of <paramref name="value"/> (0-D tensors, summing to it), or null when the loss is not a sum over levels.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="name"/> or <paramref name="value"/> is null.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="name"/>, <paramref name="value"/> or a level share is null.</exception>
+    /// <exception cref="ObjectDisposedException"><paramref name="value"/> or a level share is a disposed tensor.</exception>
     /// <exception cref="ArgumentException"><paramref name="name"/> holds other characters than letters, digits and '_'.</exception>
     public LossPart(string name, Tensor value, IReadOnlyList<Tensor>? byLevel = null)
     {
@@ -24,6 +25,10 @@ public sealed class LossPart
             : throw new ArgumentException($"A loss part's name must hold only letters, digits and '_'; got '{name}'.", nameof(name));
         Value = Guard.NotNull(value, nameof(value));
         ByLevel = byLevel ?? [];
+        for (var level = 0; level < ByLevel.Count; level++)
+        {
+            Guard.NotNull(ByLevel[level], $"{nameof(byLevel)}[{level}]");
+        }
     }
 
     /// <summary>The part's name (empty for a single-part loss).</summary>

@@ -25,7 +25,7 @@ public sealed class RoiHeadKdTerm : DistillationTerm
     /// <summary>Creates the term (the distiller attaches it to the models).</summary>
     /// <param name="options">The heads, the loss options, weight and schedule.</param>
     /// <exception cref="ArgumentNullException">The options or a required option is null.</exception>
-    /// <exception cref="ArgumentException">The name, <c>LogitsOutput</c> or the weight is invalid.</exception>
+    /// <exception cref="ArgumentException">The name, <c>LogitsOutput</c>, <c>Sampling</c> or the weight is invalid.</exception>
     public RoiHeadKdTerm(RoiHeadKdTermOptions options)
         : this(options, $"{nameof(RoiHeadKdTermOptions)}.{nameof(RoiHeadKdTermOptions.Heads)}")
     {
@@ -39,6 +39,12 @@ public sealed class RoiHeadKdTerm : DistillationTerm
         var heads = Guard.NotNull(options.Heads, $"{optionPrefix}");
         ArgumentOutOfRangeException.ThrowIfNegative(heads.LogitsOutput, $"{optionPrefix}.{nameof(heads.LogitsOutput)}");
         Guard.NotNull(heads.Arguments, $"{optionPrefix}.{nameof(heads.Arguments)}");
+        if (!Enum.IsDefined(heads.Sampling))
+        {
+            throw new ArgumentOutOfRangeException(
+                $"{optionPrefix}.{nameof(heads.Sampling)}", heads.Sampling, $"{optionPrefix}.{nameof(heads.Sampling)} must be Teacher or Student; got {heads.Sampling}.");
+        }
+
         this.optionPrefix = optionPrefix;
         loss = new DecoupledProposalKdLoss(options.Loss);
     }
@@ -106,9 +112,14 @@ public sealed class RoiHeadKdTerm : DistillationTerm
     /// <inheritdoc />
     internal override void SetSuspended(bool suspended)
     {
-        teacherHead!.Suspended = suspended;
-        studentHead!.Suspended = suspended;
-        relay!.Suspended = suspended;
+        if (teacherHead is null || studentHead is null || relay is null)
+        {
+            return;
+        }
+
+        teacherHead.Suspended = suspended;
+        studentHead.Suspended = suspended;
+        relay.Suspended = suspended;
     }
 
     /// <inheritdoc />
@@ -139,8 +150,8 @@ public sealed class RoiHeadKdTerm : DistillationTerm
         return index < outputs.Count
             ? outputs[index]
             : throw new ArgumentException(
-                $"{nameof(RoiHeadDistillationOptions.LogitsOutput)} is {index}, but the RoI head at '{head.Path}' returned "
+                $"{optionPrefix}.{nameof(RoiHeadDistillationOptions.LogitsOutput)} is {index}, but the RoI head at '{head.Path}' returned "
                 + $"{outputs.Count} tensor(s).",
-                nameof(RoiHeadDistillationOptions.LogitsOutput));
+                $"{optionPrefix}.{nameof(RoiHeadDistillationOptions.LogitsOutput)}");
     }
 }

@@ -35,6 +35,8 @@ public abstract class ObjectMaskBuilder
     /// The caller owns (and disposes) them.</returns>
     /// <exception cref="ArgumentException">An argument is null, empty or has the wrong shape, dtype, device or value;
     /// the message names it and states the expected and actual value.</exception>
+    /// <exception cref="InvalidOperationException">The rule (<see cref="BuildLevelMasks"/>) returned null, another number
+    /// of masks than levels, or a null or disposed mask; the message names the builder and the level.</exception>
     public Tensor[] Build(IReadOnlyList<Tensor> gtBoxes, IReadOnlyList<FeatureMapSize> featureSizes, IReadOnlyList<double> strides)
     {
         ValidateBoxTensors(gtBoxes);
@@ -48,6 +50,7 @@ public abstract class ObjectMaskBuilder
         }
 
         var masks = BuildLevelMasks(batch, levels);
+        ThrowIfNotOnePerLevel(masks, levels.Length);
         foreach (var mask in masks)
         {
             mask.MoveToOuterDisposeScope();
@@ -64,6 +67,27 @@ public abstract class ObjectMaskBuilder
     /// <param name="levels">The L ≥ 1 levels, in the caller's order.</param>
     /// <returns>L tensors, [B, H_l, W_l] float32 on <see cref="GroundTruthBatch.Device"/>, one per level in order.</returns>
     protected abstract Tensor[] BuildLevelMasks(GroundTruthBatch groundTruth, IReadOnlyList<MaskLevel> levels);
+
+    /// <summary>What a rule returned must be one live tensor per level (a subclass's rule is user code).</summary>
+    private void ThrowIfNotOnePerLevel(Tensor[]? masks, int levels)
+    {
+        var rule = $"{GetType().Name}.{nameof(BuildLevelMasks)}";
+        if (masks is null || masks.Length != levels)
+        {
+            throw new InvalidOperationException(
+                $"{rule} returned {(masks is null ? "null" : $"{masks.Length} mask(s)")} for {levels} level(s); it must return one [B, H_l, W_l] mask per level.");
+        }
+
+        for (var level = 0; level < levels; level++)
+        {
+            if (masks[level] is not { IsInvalid: false })
+            {
+                throw new InvalidOperationException(
+                    $"{rule} returned {levels} mask(s) and mask {level} is {(masks[level] is null ? "null" : "a disposed tensor")}; it must return a live "
+                    + "[B, H_l, W_l] mask per level.");
+            }
+        }
+    }
 
     private static void ValidateBoxTensors(IReadOnlyList<Tensor> gtBoxes)
     {

@@ -132,7 +132,7 @@ public sealed class DenseHeadLayoutTests : IDisposable
         undefinedLayout.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("options.Layout").WithMessage("options.Layout must be PerLevelMaps, FlattenedPerLevel or Concatenated; got 7.*");
         undefinedKind.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("options.ScoreKind").WithMessage("options.ScoreKind must be Logits or Probabilities; got 2.*");
         zeroStride.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("options.Strides[1]").WithMessage("options.Strides[1] must be a finite number > 0; got 0.*");
-        noStride.Should().Throw<ArgumentException>().WithParameterName("options.Strides").WithMessage("options.Strides must not be empty.*");
+        noStride.Should().Throw<ArgumentException>().WithParameterName("options.Strides").WithMessage("options.Strides must list one stride per level, or be null to derive them from the image size; got an empty list.*");
     }
 
     [Fact]

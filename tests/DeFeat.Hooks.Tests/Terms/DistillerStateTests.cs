@@ -162,7 +162,7 @@ public class DistillerStateTests
         var none = () => new DeFeatDistiller(teacher, student, Array.Empty<DistillationTerm>());
         none.Should().Throw<ArgumentException>().WithMessage("A distiller needs at least one term*");
         var badName = () => new FeatureTerm(new() { Name = "neck loss", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss() });
-        badName.Should().Throw<ArgumentException>().WithMessage("A term's name must*'neck loss'*");
+        badName.Should().Throw<ArgumentException>().WithParameterName("options.Name").WithMessage("options.Name (a term's name) must*'neck loss'*");
         teacher.training.Should().BeTrue("a refused distiller does not freeze the teacher");
         teacher.parameters().Should().OnlyContain(parameter => parameter.requires_grad);
     }
