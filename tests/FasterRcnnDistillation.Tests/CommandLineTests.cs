@@ -97,6 +97,19 @@ public class CommandLineTests
         FluentActions.Invoking(() => SampleOptions.Parse(["--optimizer", "adam"])).Should().Throw<ArgumentException>().WithMessage("--optimizer expects adamw or sgd, got 'adam'.");
     }
 
+    [Fact]
+    public void The_balance_parts_threads_and_onednn_options_are_parsed_and_bad_values_named()
+    {
+        var options = SampleOptions.Parse(["distill", "--kd-balance-parts", "background", "--threads", "1", "--onednn", "off"]);
+
+        (options.KdBalanceBackgroundOnly, options.Threads, options.OneDnnAllowed).Should().Be((true, 1, false));
+        var defaults = SampleOptions.Parse(["distill"]);
+        (defaults.KdBalanceBackgroundOnly, defaults.Threads, defaults.OneDnnAllowed).Should().Be((false, (int?)null, true));
+        FluentActions.Invoking(() => SampleOptions.Parse(["--kd-balance-parts", "object"])).Should().Throw<ArgumentException>().WithMessage("--kd-balance-parts expects all or background, got 'object'.");
+        FluentActions.Invoking(() => SampleOptions.Parse(["--threads", "0"])).Should().Throw<ArgumentException>().WithMessage("--threads *0*");
+        FluentActions.Invoking(() => SampleOptions.Parse(["--onednn", "on"])).Should().Throw<ArgumentException>().WithMessage("--onednn expects auto or off, got 'on'.");
+    }
+
     [Theory]
     [InlineData("--image-size", "128", "*trained on the built-in data at 96 px: for --image-size 128 train one with the 'teacher' command and pass it with --teacher FILE.")]
     public void The_shipped_teacher_is_refused_for_data_it_was_not_trained_on(string name, string value, string message)

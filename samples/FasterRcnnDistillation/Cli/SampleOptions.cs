@@ -22,6 +22,10 @@ public sealed record SampleOptions
         Options:
           --seed N                 seed of model init, sampling and batch order (default 1)
           --device cpu|cuda        (default cpu)
+          --threads N              torch threads (default: the cores idle at start-up, at least 1;
+                                   OMP_NUM_THREADS, when set, is kept)
+          --onednn auto|off        CPU convolutions: oneDNN where a start-up check against float64
+                                   finds the detectors' convolutions correct (default auto), or off
           --epochs N               student epochs (default 1)
           --teacher-epochs N       teacher epochs (the teacher command; default 1)
           --train-images N         synthetic training images, rendered as needed
@@ -65,6 +69,12 @@ public sealed record SampleOptions
     public int Seed { get; init; } = 1;
 
     public string Device { get; init; } = "cpu";
+
+    /// <summary>Torch threads (<c>--threads</c>); null = the cores idle at start-up (or <c>OMP_NUM_THREADS</c> when set).</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>Whether the CPU convolutions may use oneDNN after the start-up check (<c>--onednn auto</c>, default) or never (<c>off</c>).</summary>
+    public bool OneDnnAllowed { get; init; } = true;
 
     public int StudentEpochs { get; init; } = 1;
 
@@ -193,6 +203,13 @@ public sealed record SampleOptions
             options = name switch
             {
                 "--seed" => options with { Seed = Int(name, value, 0) },
+                "--threads" => options with { Threads = Int(name, value, 1) },
+                "--onednn" => options with { OneDnnAllowed = value switch
+                {
+                    "auto" => true,
+                    "off" => false,
+                    _ => throw new ArgumentException($"--onednn expects auto or off, got '{value}'."),
+                } },
                 "--device" => options with { Device = value is "cpu" or "cuda" ? value : throw new ArgumentException($"--device expects cpu or cuda, got '{value}'.") },
                 "--epochs" => options with { StudentEpochs = Int(name, value, 1) },
                 "--teacher-epochs" => options with { TeacherEpochs = Int(name, value, 1) },

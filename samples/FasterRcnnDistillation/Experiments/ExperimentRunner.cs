@@ -5,6 +5,7 @@ using FasterRcnnDistillation.Cli;
 using FasterRcnnDistillation.Data;
 using FasterRcnnDistillation.Distillation;
 using FasterRcnnDistillation.Model;
+using FasterRcnnDistillation.Platform;
 using FasterRcnnDistillation.Reporting;
 using FasterRcnnDistillation.Training;
 using Spectre.Console;
@@ -87,6 +88,12 @@ public sealed class ExperimentRunner
     {
         AnsiConsole.MarkupLine(Markup.Escape(
             $"data: {train.Count} train / {val.Count} val images of {train.ImageSize} px, {Classes} classes; device {device.type}; seed {options.Seed}"));
+        AnsiConsole.MarkupLine(Markup.Escape(TorchThreads.Choose(options.Threads)));
+        if (device.type == TorchSharp.DeviceType.CPU)
+        {
+            AnsiConsole.MarkupLine(Markup.Escape(CpuConvolutions.Choose(Classes, options.OneDnnAllowed)));
+        }
+
         var results = new List<ModelResult>();
         var pictureModels = new List<(string, FasterRcnn)>();
         switch (options.Command)
