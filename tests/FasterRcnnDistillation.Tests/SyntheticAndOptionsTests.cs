@@ -42,7 +42,7 @@ public class SyntheticAndOptionsTests
         SampleOptions.Parse(Array.Empty<string>()).Command.Should().Be("compare");
         SampleOptions.Parse(new[] { "distill", "--proposal-kd", "on" }).ProposalKd.Should().BeTrue();
         var defaults = SampleOptions.Parse(new[] { "compare" });
-        (defaults.ProposalKd, defaults.KdBalance, defaults.KdBalancePerLevel).Should().Be((false, 0.1, true), "the recipe RESULTS.md chose");
+        (defaults.ObjectWeight, defaults.BackgroundWeight, defaults.ProposalKd, defaults.KdBalance).Should().Be((3.0, 0.0, false, (double?)null), "the setting RESULTS.md chose: object-only imitation, no balance, no proposal KD");
     }
 
     [Theory]
