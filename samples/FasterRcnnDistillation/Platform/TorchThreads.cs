@@ -43,24 +43,46 @@ internal static class TorchThreads
     }
 
     /// <summary>
-    /// Cores busy with other work over <see cref="Window"/>, from two reads of <c>/proc/stat</c>: neither idle, nor waiting
-    /// for I/O, nor running niced (lower-priority) work, which yields its cores to this process; null where it does not exist.
+    /// Cores busy with other work over <see cref="Window"/>, from two reads of <c>/proc/stat</c> and of this process's own
+    /// CPU time (<c>/proc/self/stat</c>: its JIT and GC threads are not other work): neither idle, nor waiting for I/O,
+    /// nor running niced (lower-priority) work, which yields its cores to this process; null where they do not exist.
     /// </summary>
     private static double? BusyCores()
     {
-        if (ReadTotals() is not { } before)
+        if (ReadTotals() is not { } before || OwnTicks() is not { } ownBefore)
         {
             return null;
         }
 
         Thread.Sleep(Window);
-        if (ReadTotals() is not { } after || after.Total <= before.Total)
+        if (ReadTotals() is not { } after || OwnTicks() is not { } ownAfter || after.Total <= before.Total)
         {
             return null;
         }
 
-        var busyShare = 1.0 - ((after.Available - before.Available) / (double)(after.Total - before.Total));
-        return Math.Clamp(busyShare, 0, 1) * Environment.ProcessorCount;
+        // /proc/stat sums all CPUs; one CPU's share of the window is (total ticks) / cores.
+        var busyTicks = (after.Total - before.Total) - (after.Available - before.Available) - (ownAfter - ownBefore);
+        var cores = Environment.ProcessorCount;
+        return Math.Clamp(busyTicks * cores / (double)(after.Total - before.Total), 0, cores);
+    }
+
+    /// <summary>This process's user + system CPU time in clock ticks (fields 14 and 15 of /proc/self/stat, after the command name).</summary>
+    private static long? OwnTicks()
+    {
+        try
+        {
+            var line = File.ReadAllText("/proc/self/stat");
+            var fields = line[(line.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The first line of /proc/stat: total and available (idle + iowait + nice) jiffies of all CPUs.</summary>
