@@ -88,11 +88,13 @@ public sealed class ExperimentRunner
     {
         AnsiConsole.MarkupLine(Markup.Escape(
             $"data: {train.Count} train / {val.Count} val images of {train.ImageSize} px, {Classes} classes; device {device.type}; seed {options.Seed}"));
-        AnsiConsole.MarkupLine(Markup.Escape(TorchThreads.Choose(options.Threads)));
         if (device.type == TorchSharp.DeviceType.CPU)
         {
             AnsiConsole.MarkupLine(Markup.Escape(CpuConvolutions.Choose(Classes, options.OneDnnAllowed)));
         }
+
+        // After the check, which gives what launched this process (e.g. dotnet run's build) time to finish.
+        AnsiConsole.MarkupLine(Markup.Escape(TorchThreads.Choose(options.Threads)));
 
         var results = new List<ModelResult>();
         var pictureModels = new List<(string, FasterRcnn)>();

@@ -43,9 +43,10 @@ internal static class TorchThreads
     }
 
     /// <summary>
-    /// Cores busy with other work over <see cref="Window"/>, from two reads of <c>/proc/stat</c> and of this process's own
-    /// CPU time (<c>/proc/self/stat</c>: its JIT and GC threads are not other work): neither idle, nor waiting for I/O,
-    /// nor running niced (lower-priority) work, which yields its cores to this process; null where they do not exist.
+    /// Cores busy with other work over <see cref="Window"/>, from two reads of <c>/proc/stat</c> and of the CPU time of this
+    /// process and of its parent (its own JIT and GC threads, and <c>dotnet run</c> finishing its work, are not other work):
+    /// neither idle, nor waiting for I/O, nor running niced (lower-priority) work, which yields its cores to this process;
+    /// null where they do not exist.
     /// </summary>
     private static double? BusyCores()
     {
@@ -66,14 +67,17 @@ internal static class TorchThreads
         return Math.Clamp(busyTicks * cores / (double)(after.Total - before.Total), 0, cores);
     }
 
-    /// <summary>This process's user + system CPU time in clock ticks (fields 14 and 15 of /proc/self/stat, after the command name).</summary>
+    /// <summary>
+    /// The user + system CPU time, in clock ticks, of this process and of its parent (fields 14 and 15 of
+    /// <c>/proc/[pid]/stat</c>, counted after the command name; the parent is field 4).
+    /// </summary>
     private static long? OwnTicks()
     {
         try
         {
-            var line = File.ReadAllText("/proc/self/stat");
-            var fields = line[(line.LastIndexOf(')') + 2)..].Split(' ');
-            return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            var own = StatFields("self");
+            var parent = StatFields(own[1]);
+            return Ticks(own) + Ticks(parent);
         }
         catch (IOException)
         {
@@ -84,6 +88,15 @@ internal static class TorchThreads
             return null;
         }
     }
+
+    /// <summary>The fields of <c>/proc/[process]/stat</c> after the command name (the first is field 3, the state).</summary>
+    private static string[] StatFields(string process)
+    {
+        var line = File.ReadAllText($"/proc/{process}/stat");
+        return line[(line.LastIndexOf(')') + 2)..].Split(' ');
+    }
+
+    private static long Ticks(string[] fields) => long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
 
     /// <summary>The first line of /proc/stat: total and available (idle + iowait + nice) jiffies of all CPUs.</summary>
     private static (long Total, long Available)? ReadTotals()
