@@ -108,6 +108,11 @@ public class CommandLineTests
         FluentActions.Invoking(() => SampleOptions.Parse(["--kd-balance-parts", "object"])).Should().Throw<ArgumentException>().WithMessage("--kd-balance-parts expects all or background, got 'object'.");
         FluentActions.Invoking(() => SampleOptions.Parse(["--threads", "0"])).Should().Throw<ArgumentException>().WithMessage("--threads *0*");
         FluentActions.Invoking(() => SampleOptions.Parse(["--onednn", "on"])).Should().Throw<ArgumentException>().WithMessage("--onednn expects auto or off, got 'on'.");
+        SampleOptions.Parse(["distill", "--teacher-dtype", "bfloat16"]).TeacherBfloat16.Should().BeTrue();
+        SampleOptions.Parse(["distill"]).TeacherBfloat16.Should().BeFalse();
+        FluentActions.Invoking(() => SampleOptions.Parse(["--teacher-dtype", "float16"])).Should().Throw<ArgumentException>().WithMessage("--teacher-dtype expects float32 or bfloat16, got 'float16'.");
+        FluentActions.Invoking(() => SampleOptions.Parse(["distill", "--teacher-dtype", "bfloat16", "--proposal-kd", "on"]).Validate(() => false))
+            .Should().Throw<ArgumentException>().WithMessage("--teacher-dtype bfloat16 runs only the teacher's backbone and neck in bfloat16: use it with --proposal-kd off.");
     }
 
     [Theory]

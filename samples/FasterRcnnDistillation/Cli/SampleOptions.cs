@@ -39,6 +39,8 @@ public sealed record SampleOptions
                                    this data, RESULTS.md; 12 = the official VOC weight)
           --proposal-kd on|off     decoupled proposal classification KD (default off, as in the
                                    official VOC config; RESULTS.md: it did not help here)
+          --teacher-dtype float32|bfloat16   the frozen teacher's forward in distill/compare
+                                   (default float32; bfloat16 needs --proposal-kd off)
           --kd-balance off|R       KdBalancer: hold each KD term's gradient at the student's
                                    features at most R times the detection loss's (default off:
                                    the plain λ; 0.1 made λ 3/12 harmless, RESULTS.md)
@@ -111,6 +113,9 @@ public sealed record SampleOptions
     public double BackgroundWeight { get; init; }
 
     public bool ProposalKd { get; init; }
+
+    /// <summary>Whether distillation runs a bfloat16 copy of the teacher (<c>--teacher-dtype bfloat16</c>); default false, float32.</summary>
+    public bool TeacherBfloat16 { get; init; }
 
     /// <summary>ρ of the KD balancer (<c>--kd-balance</c>); null (default) = off, the plain λ (object-only imitation needs no balance: RESULTS.md).</summary>
     public double? KdBalance { get; init; }
@@ -219,6 +224,12 @@ public sealed record SampleOptions
                 "--data-seed" => options with { DataSeed = Int(name, value, 0) },
                 "--object-weight" => options with { ObjectWeight = Weight(name, value) },
                 "--background-weight" => options with { BackgroundWeight = Weight(name, value) },
+                "--teacher-dtype" => options with { TeacherBfloat16 = value switch
+                {
+                    "float32" => false,
+                    "bfloat16" => true,
+                    _ => throw new ArgumentException($"--teacher-dtype expects float32 or bfloat16, got '{value}'."),
+                } },
                 "--proposal-kd" => options with { ProposalKd = value switch
                 {
                     "on" => true,
@@ -265,6 +276,11 @@ public sealed record SampleOptions
     /// </summary>
     public void Validate(Func<bool> cudaAvailable)
     {
+        if (TeacherBfloat16 && ProposalKd)
+        {
+            throw new ArgumentException("--teacher-dtype bfloat16 runs only the teacher's backbone and neck in bfloat16: use it with --proposal-kd off.");
+        }
+
         if (Device == "cuda" && !cudaAvailable())
         {
             throw new ArgumentException("--device cuda was requested but no CUDA device is available (this build uses the TorchSharp-cpu backend); use --device cpu.");

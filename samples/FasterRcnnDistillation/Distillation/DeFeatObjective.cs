@@ -115,7 +115,7 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
         }
         else
         {
-            distiller.Teacher.Run(() => teacher.call(batch.Images));
+            distiller.Teacher.Run(() => teacher.call(settings.TeacherBfloat16 ? batch.Images.to(ScalarType.BFloat16) : batch.Images));
         }
     }
 

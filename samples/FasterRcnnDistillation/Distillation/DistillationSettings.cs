@@ -14,6 +14,9 @@ public sealed record DistillationSettings
 
     public bool ProposalKd { get; init; } = true;
 
+    /// <summary>Whether the teacher is a bfloat16 model: the images are cast to bfloat16 for its forward (neck imitation only).</summary>
+    public bool TeacherBfloat16 { get; init; }
+
     public double ProposalObjectWeight { get; init; } = 2;
 
     public double ProposalBackgroundWeight { get; init; } = 2;

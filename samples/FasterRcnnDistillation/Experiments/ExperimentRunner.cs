@@ -9,6 +9,7 @@ using FasterRcnnDistillation.Platform;
 using FasterRcnnDistillation.Reporting;
 using FasterRcnnDistillation.Training;
 using Spectre.Console;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FasterRcnnDistillation.Experiments;
@@ -47,7 +48,7 @@ public sealed class ExperimentRunner
     private double MaskCanonicalSize => DistillationSettings.ForImageSize(train.ImageSize);
 
     private string DistillSettings => string.Create(CultureInfo.InvariantCulture,
-        $"λ {options.ObjectWeight}/{options.BackgroundWeight}, KD {(options.ProposalKd ? "on" : "off")}")
+        $"λ {options.ObjectWeight}/{options.BackgroundWeight}, KD {(options.ProposalKd ? "on" : "off")}{(options.TeacherBfloat16 ? ", teacher bf16" : "")}")
         + (options.KdBalance is { } ratio ? string.Create(CultureInfo.InvariantCulture, $", balance ρ {ratio}{(options.KdBalancePerLevel ? "" : " per term")}{(options.KdBalanceBackgroundOnly ? " bg only" : "")}") : "")
         + (options.KdSchedule == "constant" ? "" : $", {options.KdSchedule}")
         + OptimizerSettings;
@@ -62,7 +63,7 @@ public sealed class ExperimentRunner
     /// <c>-sgd0.02</c> when set), so that ablations do not overwrite each other.
     /// </summary>
     private string SettingsSuffix => string.Create(CultureInfo.InvariantCulture,
-        $"obj{options.ObjectWeight}-bg{options.BackgroundWeight}-kd{(options.ProposalKd ? "on" : "off")}")
+        $"obj{options.ObjectWeight}-bg{options.BackgroundWeight}-kd{(options.ProposalKd ? "on" : "off")}{(options.TeacherBfloat16 ? "-tbf16" : "")}")
         + (options.KdBalance is { } ratio ? string.Create(CultureInfo.InvariantCulture, $"-bal{(options.KdBalancePerLevel ? "" : "term")}{(options.KdBalanceBackgroundOnly ? "bg" : "")}{ratio}") : "")
         + (options.KdSchedule == "constant" ? "" : "-" + options.KdSchedule.Replace(':', '_'))
         + OptimizerSuffix;
@@ -171,8 +172,13 @@ public sealed class ExperimentRunner
     private ModelResult Distill(FasterRcnn teacher, out FasterRcnn student)
     {
         student = NewModel(DetectorConfig.Student(Classes));
-        var objective = new DeFeatObjective(teacher, student, new DistillationSettings
+        // A bfloat16 copy for distillation only: the float32 teacher stays as loaded for its evaluation and pictures.
+        using var bfloat16Teacher = options.TeacherBfloat16
+            ? (FasterRcnn)TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples).to(ScalarType.BFloat16)
+            : null;
+        var objective = new DeFeatObjective(bfloat16Teacher ?? teacher, student, new DistillationSettings
         {
+            TeacherBfloat16 = options.TeacherBfloat16,
             NeckObjectWeight = options.ObjectWeight,
             NeckBackgroundWeight = options.BackgroundWeight,
             ProposalKd = options.ProposalKd,
