@@ -46,6 +46,10 @@ internal sealed record ConvolutionShape(long InChannels, long OutChannels, long 
         => $"{InChannels} → {OutChannels} channels, {KernelHeight}×{KernelWidth}, stride {Stride}, padding {Padding}"
            + (Dilation == 1 ? "" : $", dilation {Dilation}") + (Groups == 1 ? "" : $", groups {Groups}");
 
-    private static double RelativeError(Tensor got, Tensor reference)
+    /// <summary>
+    /// max |got − reference| / max |reference| (a host read: start-up checks only); NaN or +∞ when <paramref name="got"/>
+    /// is not finite.
+    /// </summary>
+    public static double RelativeError(Tensor got, Tensor reference)
         => got.to(float64).sub(reference).abs().max().item<double>() / Math.Max(reference.abs().max().item<double>(), double.Epsilon);
 }

@@ -43,7 +43,7 @@ public static class CpuConvolutionCheck
             var wideWeight = randn([16, 24, 3, 3], dtype: float64, generator: generator);
             var y32 = nn.functional.conv2d(wide.to(float32), wideWeight.to(float32), padding: [1, 1]);
             var y64 = nn.functional.conv2d(wide.to(float32).to(float64), wideWeight.to(float32).to(float64), padding: [1, 1]);
-            var errors = new[] { Error(x32.grad!, x.grad!), Error(y32, y64) };
+            var errors = new[] { ConvolutionShape.RelativeError(x32.grad!, x.grad!), ConvolutionShape.RelativeError(y32, y64) };
             largest = Math.Max(largest, errors.Where(double.IsFinite).DefaultIfEmpty(0).Max());
             wrong += errors.Any(error => !(error <= 1e-3)) ? 1 : 0;
         }
@@ -97,10 +97,6 @@ public static class CpuConvolutionCheck
 
         return new CpuConvolutionReport(wrongTrials > 0, shapes.Length * trials, wrongTrials, largest, OneDnnEnabled) { WrongConvolutions = wrongConvolutions };
     }
-
-    /// <summary>max |got − reference| / max |reference|; NaN or +∞ when <paramref name="got"/> is not finite.</summary>
-    private static double Error(Tensor got, Tensor reference)
-        => (got.to(float64) - reference).abs().max().item<double>() / reference.abs().max().item<double>();
 
     /// <summary>Whether libtorch's oneDNN (mkldnn) CPU convolutions are enabled in this process (Linux x64).</summary>
     /// <exception cref="PlatformNotSupportedException">Not Linux x64, where the switch is read through libtorch_cpu.so.</exception>
