@@ -53,12 +53,15 @@ log "cuda facts rc $?"
 
 log "sample on cuda"
 teacher=$REPO/samples/FasterRcnnDistillation/Pretrained/teacher.fp16.bin
-for run in "student" "distill" "distill --proposal-kd on"; do
+IFS=';' read -ra runs <<< "${SAMPLE_RUNS:-student;distill;distill --proposal-kd on}"
+for run in "${runs[@]}"; do
   echo "### $run" >> "$OUT/sample.log"
   FRCNN_STEP_PROFILE=1 timeout 150 "$B/FasterRcnnDistillation" $run --device cuda --train-images 800 --val-images 16 \
     --teacher "$teacher" --output /tmp/frcnn --checkpoint-every 100000 >> "$OUT/sample.log" 2>&1
   log "sample $run rc $?"
 done
+
+[ -n "${SKIP_BENCHMARKS:-}" ] && exit 0
 
 log "benchmarkdotnet cuda cases"
 timeout "${BDN_TIMEOUT:-240}" "$B/DeFeat.Benchmarks" --inprocess --quick --iterationTime 100 --filter '*cuda*' \

@@ -49,6 +49,7 @@ internal static class DeviceCheck
         Check("DecoupledDenseKdLoss forward/backward, cuda vs cpu", DenseLoss);
         Check("PkdLoss forward/backward, cuda vs cpu", Pkd);
         Check("host synchronisation, observed", Synchronisations);
+        Check("per-op host cost", OpOverhead);
         Check("neck loss against the bandwidth floor", BandwidthFloor);
         Console.WriteLine($"device-check: {failures} failed");
         return failures;
@@ -358,12 +359,64 @@ internal static class DeviceCheck
             var forwardFloorMs = ((2 * elements) + maskElements) * 4 / bandwidth * 1000;
             var oursForward = Time(() => workload.Ours(), 10);
             var ours = Time(() => workload.Backward(workload.Ours()), 10);
+            var oursIssue = HostIssue(() => workload.Backward(workload.Ours()), 10);
             var officialForward = Time(() => workload.Official(), 5);
             var official = Time(() => workload.Backward(workload.Official()), 5);
             Info($"neck loss {shapeName} B={batch}: N = {elements / 1e6:F1} M floats; forward+backward ours {ours:F3} ms, official {official:F3} ms "
-                + $"({official / ours:F1}x); floor {floorMs:F3} ms, ours / floor {ours / floorMs:F2}; forward ours {oursForward:F3} ms, "
+                + $"({official / ours:F1}x), ours issued by the host in {oursIssue:F3} ms; floor {floorMs:F3} ms, ours / floor {ours / floorMs:F2}; forward ours {oursForward:F3} ms, "
                 + $"official {officialForward:F3} ms, floor {forwardFloorMs:F3} ms, ours / floor {oursForward / forwardFloorMs:F2}");
         }
+    }
+
+    /// <summary>
+    /// What one TorchSharp op costs the host when the kernel itself is trivial: 2000 in-place adds on one element, and
+    /// 2000 out-of-place adds whose results go to a dispose scope (allocation and freeing included). A loss path of n
+    /// small ops cannot take less than about n times this, whatever the bandwidth.
+    /// </summary>
+    private static void OpOverhead()
+    {
+        const int ops = 2000;
+        var x = zeros([1], device: Gpu);
+        using var one = 1.0.ToScalar();
+        Synchronize();
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < ops; i++)
+        {
+            x.add_(one);
+        }
+
+        var inPlaceHost = watch.Elapsed.TotalMilliseconds;
+        Synchronize();
+        var inPlace = watch.Elapsed.TotalMilliseconds;
+        watch.Restart();
+        for (var i = 0; i < ops; i++)
+        {
+            using var scope = NewDisposeScope();
+            _ = x + x;
+        }
+
+        var outOfPlaceHost = watch.Elapsed.TotalMilliseconds;
+        Synchronize();
+        var outOfPlace = watch.Elapsed.TotalMilliseconds;
+        Info($"per op: in-place add {1000 * inPlace / ops:F1} µs ({1000 * inPlaceHost / ops:F1} µs on the host), "
+            + $"out-of-place add in a dispose scope {1000 * outOfPlace / ops:F1} µs ({1000 * outOfPlaceHost / ops:F1} µs on the host)");
+    }
+
+    /// <summary>Mean host milliseconds to issue <paramref name="action"/> (device idle before each call; not waiting for it).</summary>
+    private static double HostIssue(Action action, int iterations)
+    {
+        var total = 0.0;
+        for (var i = 0; i < iterations; i++)
+        {
+            using var scope = NewDisposeScope();
+            Synchronize();
+            var watch = Stopwatch.StartNew();
+            action();
+            total += watch.Elapsed.TotalMilliseconds;
+            Synchronize();
+        }
+
+        return total / iterations;
     }
 
     /// <summary>Mean milliseconds of <paramref name="action"/> over <paramref name="iterations"/> calls after two warm-ups.</summary>

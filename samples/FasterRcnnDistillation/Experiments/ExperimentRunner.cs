@@ -36,7 +36,9 @@ public sealed class ExperimentRunner
         (train, val) = LoadData();
         if (options.Command is "compare" or "distill")
         {
+            // On the training device from the start: distill runs the teacher before anything else moves it there.
             loadedTeacher = TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples);
+            loadedTeacher.to(device);
         }
 
         Directory.CreateDirectory(options.Output);
@@ -174,7 +176,7 @@ public sealed class ExperimentRunner
         student = NewModel(DetectorConfig.Student(Classes));
         // A bfloat16 copy for distillation only: the float32 teacher stays as loaded for its evaluation and pictures.
         using var bfloat16Teacher = options.TeacherBfloat16
-            ? (FasterRcnn)TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples).to(ScalarType.BFloat16)
+            ? (FasterRcnn)TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples).to(device).to(ScalarType.BFloat16)
             : null;
         var objective = new DeFeatObjective(bfloat16Teacher ?? teacher, student, new DistillationSettings
         {
