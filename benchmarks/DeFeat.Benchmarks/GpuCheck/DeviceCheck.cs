@@ -335,8 +335,9 @@ internal static class DeviceCheck
 
     /// <summary>
     /// Device copy bandwidth (bytes read + written per second of a large <c>copy_</c>), and the neck loss's
-    /// forward+backward time against its floor: a fused implementation must read S and T once forward (2N floats),
-    /// read them again and write dS backward (3N), N = Σ_l B·C·H_l·W_l; the masks add B·H·W floats per level.
+    /// forward+backward time against its floors, N = Σ_l B·C·H_l·W_l floats, the masks adding B·H·W per level: a fused
+    /// forward+backward reads S and T and writes dS once (3N); a forward pass then a backward pass reads S and T twice
+    /// and writes dS (5N).
     /// </summary>
     private static void BandwidthFloor()
     {
@@ -355,6 +356,7 @@ internal static class DeviceCheck
             var shape = FpnShape.Named(shapeName);
             var elements = (double)batch * shape.Channels * shape.CellsPerImage;
             var maskElements = (double)batch * shape.CellsPerImage;
+            var fusedFloorMs = ((3 * elements) + maskElements) * 4 / bandwidth * 1000;
             var floorMs = ((5 * elements) + maskElements) * 4 / bandwidth * 1000;
             var forwardFloorMs = ((2 * elements) + maskElements) * 4 / bandwidth * 1000;
             var oursForward = Time(() => workload.Ours(), 10);
@@ -363,7 +365,7 @@ internal static class DeviceCheck
             var officialForward = Time(() => workload.Official(), 5);
             var official = Time(() => workload.Backward(workload.Official()), 5);
             Info($"neck loss {shapeName} B={batch}: N = {elements / 1e6:F1} M floats; forward+backward ours {ours:F3} ms, official {official:F3} ms "
-                + $"({official / ours:F1}x), ours issued by the host in {oursIssue:F3} ms; floor {floorMs:F3} ms, ours / floor {ours / floorMs:F2}; forward ours {oursForward:F3} ms, "
+                + $"({official / ours:F1}x), ours issued by the host in {oursIssue:F3} ms; fused floor {fusedFloorMs:F3} ms, ours / fused floor {ours / fusedFloorMs:F2}; two-pass floor {floorMs:F3} ms, ours / two-pass floor {ours / floorMs:F2}; forward ours {oursForward:F3} ms, "
                 + $"official {officialForward:F3} ms, floor {forwardFloorMs:F3} ms, ours / floor {oursForward / forwardFloorMs:F2}");
         }
     }
