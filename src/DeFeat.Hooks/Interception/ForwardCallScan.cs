@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Diagnostics;
 using System.Reflection;
 using System.Reflection.Emit;
 using System.Runtime.CompilerServices;

@@ -1,4 +1,4 @@
-using DeFeat.Hooks.Recording;
+using DeFeat.Hooks.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

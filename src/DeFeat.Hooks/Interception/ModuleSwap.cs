@@ -1,7 +1,6 @@
 using System.Linq.Expressions;
 using System.Reflection;
 using System.Runtime.CompilerServices;
-using DeFeat.Hooks.Recording;
 using TorchSharp;
 using static TorchSharp.torch;
 

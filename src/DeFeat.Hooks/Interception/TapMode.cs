@@ -1,7 +1,7 @@
-namespace DeFeat.Hooks.Recording;
+namespace DeFeat.Hooks.Interception;
 
 /// <summary>
-/// How a <see cref="FeatureTap"/> (or a <see cref="RoiHeads.ProposalRelay"/>) sees a submodule's calls. Leave it at
+/// How a feature tap (<c>Recording.FeatureTap</c>) or a proposal relay (<c>RoiHeads.ProposalRelay</c>) sees a submodule's calls. Leave it at
 /// <see cref="Auto"/> unless an error message names another value.
 /// </summary>
 public enum TapMode
