@@ -66,7 +66,7 @@ public class ContainerItemTapTests
 
         tap.Mode.Should().Be(TapMode.Hook);
         var read = () => tap.Features;
-        read.Should().Throw<InvalidOperationException>().WithMessage("*No field or list item of its parent holds it*.call(...)*");
+        read.Should().Throw<InvalidOperationException>().WithMessage("*No field or list item of ContainerItemTapTests.RegistryOnlyToy holds it*.call(...) instead of .forward(...) in ContainerItemTapTests.RegistryOnlyToy*");
     }
 
     /// <summary>Registers its child by name only and looks it up on every forward, invoking it with .forward(...).</summary>
