@@ -7,7 +7,7 @@ namespace DeFeat.Hooks.Interception;
 
 /// <summary>
 /// Attaches an <see cref="IModuleInterceptor"/> to the submodule at a path: by TorchSharp hook, or by a substitute in
-/// the parent's slots (<see cref="ModuleSwap"/>); <see cref="TapMode.Auto"/> picks what the model allows. Everything
+/// the parent's slots (<see cref="SubstituteInterception"/>); <see cref="TapMode.Auto"/> picks what the model allows. Everything
 /// is checked before anything is changed, so a failing attach leaves the model as it was.
 /// </summary>
 /// <remarks>
@@ -35,9 +35,9 @@ internal static class ModuleInterception
             $"{site.Describe(target.Path)} names a {TypeNames.Of(target.Module.GetType())}, which is not an nn.Module<..., TResult> "
             + "with a typed forward; tap one of its children instead.",
             site.Option);
-        if (mode != TapMode.Hook && ModuleSwap.Find(target.Parent, target.Module) is { } existing)
+        if (mode != TapMode.Hook && SubstituteInterception.Find(target.Parent, target.Module) is { } existing)
         {
-            return new Attachment(ModuleSwap.Attach(target.Parent, target.Module, [], existing.Mode, signature, interceptor), existing.Mode, HookFix: null);
+            return new Attachment(SubstituteInterception.Attach(target.Parent, target.Module, [], existing.Mode, signature, interceptor), existing.Mode, HookFix: null);
         }
 
         var slots = target.Parent is Sequential ? [] : ModuleSlot.FindAll(target.Parent, target.Module);
@@ -48,14 +48,14 @@ internal static class ModuleInterception
         {
             TapMode.Wrapper when wrapperFits => TapMode.Wrapper,
             TapMode.StandIn when standInFits => TapMode.StandIn,
-            TapMode.Wrapper or TapMode.StandIn => throw new ArgumentException(CannotSwapMessage(target, signature, slots, site, mode), site.Option),
+            TapMode.Wrapper or TapMode.StandIn => throw new ArgumentException(CannotSubstituteMessage(target, signature, slots, site, mode), site.Option),
             TapMode.Auto when wrapperFits => TapMode.Wrapper,
             TapMode.Auto when standInFits => TapMode.StandIn,
             _ => TapMode.Hook,
         };
         if (resolved != TapMode.Hook)
         {
-            return new Attachment(ModuleSwap.Attach(target.Parent, target.Module, slots, resolved, signature, interceptor), resolved, HookFix: null);
+            return new Attachment(SubstituteInterception.Attach(target.Parent, target.Module, slots, resolved, signature, interceptor), resolved, HookFix: null);
         }
 
         var substitute = wrapperFits ? "wrapper" : standInFits ? "stand-in" : null;
@@ -101,7 +101,7 @@ internal static class ModuleInterception
     private static nn.Module Caller(ModulePath target)
         => target.Parent.GetType().Assembly == typeof(nn.Module).Assembly && target.GrandParent is { } owner ? owner : target.Parent;
 
-    private static string CannotSwapMessage(ModulePath target, ModuleSignature signature, IReadOnlyList<ModuleSlot> slots, TapSite site, TapMode mode)
+    private static string CannotSubstituteMessage(ModulePath target, ModuleSignature signature, IReadOnlyList<ModuleSlot> slots, TapSite site, TapMode mode)
     {
         var what = mode == TapMode.Wrapper ? "a wrapper (TapMode.Wrapper)" : "a stand-in (TapMode.StandIn)";
         var childType = TypeNames.Of(target.Module.GetType());
