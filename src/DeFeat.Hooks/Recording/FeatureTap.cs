@@ -109,7 +109,10 @@ public sealed class FeatureTap : IDisposable
         }
     }
 
-    /// <summary>While true the tap records nothing (see <see cref="Distillation.DeFeatDistiller.Suspend"/>).</summary>
+    /// <summary>
+    /// While true the tap records nothing (the distiller suspends its taps while the models run for anything but a
+    /// distillation step, e.g. a validation pass).
+    /// </summary>
     internal bool Suspended { get; set; }
 
     /// <summary>
