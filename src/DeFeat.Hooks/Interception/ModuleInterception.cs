@@ -72,6 +72,11 @@ internal static class ModuleInterception
     {
         var caller = TypeNames.Of(Caller(target).GetType());
         var orCall = $"invoke it with .call(...) instead of .forward(...) in {caller}";
+        if (target.Parent is Sequential)
+        {
+            return "Its parent is a Sequential, which invokes its items with .call(...): run the model before reading.";
+        }
+
         if (slots.Count == 0)
         {
             return $"No field or list item of {TypeNames.Of(target.Parent.GetType())} holds it, so only a hook could be attached: keep it in a "
