@@ -1,5 +1,5 @@
+using DeFeat.Hooks.Diagnostics;
 using DeFeat.Hooks.Interception;
-using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Teacher;
 using DeFeat.Hooks.Terms;
 using DeFeat.Losses;

@@ -1,4 +1,4 @@
-using DeFeat.Hooks.Recording;
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Schedules;
 using DeFeat.Losses.Features;

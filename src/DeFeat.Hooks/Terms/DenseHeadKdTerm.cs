@@ -1,6 +1,6 @@
+using DeFeat.Hooks.Diagnostics;
 using System.Runtime.CompilerServices;
 using DeFeat.Hooks.Distillation;
-using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Losses;
 using DeFeat.Losses.Dense;

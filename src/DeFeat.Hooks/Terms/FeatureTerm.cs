@@ -1,5 +1,5 @@
+using DeFeat.Hooks.Diagnostics;
 using DeFeat.Hooks.Distillation;
-using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Losses;
 using DeFeat.Losses.Adaptation;

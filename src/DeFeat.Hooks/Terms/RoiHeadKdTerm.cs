@@ -1,4 +1,4 @@
-using DeFeat.Hooks.Interception;
+using DeFeat.Hooks.Diagnostics;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.RoiHeads;
 using DeFeat.Losses;
