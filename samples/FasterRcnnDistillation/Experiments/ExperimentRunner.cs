@@ -178,8 +178,10 @@ public sealed class ExperimentRunner
         using var bfloat16Teacher = options.TeacherBfloat16
             ? (FasterRcnn)TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples).to(device).to(ScalarType.BFloat16)
             : null;
+        using var referenceTeacher = StepProfile.Enabled ? BareTeacherCopy() : null;
         var objective = new DeFeatObjective(bfloat16Teacher ?? teacher, student, new DistillationSettings
         {
+            ReferenceTeacher = referenceTeacher,
             TeacherBfloat16 = options.TeacherBfloat16,
             NeckObjectWeight = options.ObjectWeight,
             NeckBackgroundWeight = options.BackgroundWeight,
@@ -193,6 +195,25 @@ public sealed class ExperimentRunner
             DiagnoseEvery = Math.Max(1, options.DiagnoseEvery),
         }, device);
         return TrainAndEvaluate("student + DeFeat", DistillSettings, student, options.StudentEpochs, objective);
+    }
+
+    /// <summary>The step profile's bare-inference reference: the teacher loaded again, frozen by hand, nothing attached.</summary>
+    private FasterRcnn BareTeacherCopy()
+    {
+        var copy = TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples);
+        copy.to(device);
+        if (options.TeacherBfloat16)
+        {
+            copy.to(ScalarType.BFloat16);
+        }
+
+        copy.eval();
+        foreach (var parameter in copy.parameters())
+        {
+            parameter.requires_grad = false;
+        }
+
+        return copy;
     }
 
     private FasterRcnn NewModel(DetectorConfig config)
