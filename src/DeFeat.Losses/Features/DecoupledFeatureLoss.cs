@@ -105,49 +105,68 @@ public sealed class DecoupledFeatureLoss : nn.Module<IReadOnlyList<Tensor>, IRea
         using var scope = torch.NewDisposeScope();
         var adapted = Adapters is null ? studentFeatures : Adapters.call(studentFeatures);
         var computeType = ComputeType(adapted, teacherFeatures);
-        var device = studentFeatures[0].device;
-        var objectSum = torch.zeros(Array.Empty<long>(), computeType, device);
-        var backgroundSum = torch.zeros(Array.Empty<long>(), computeType, device);
-        var objectTerms = new Tensor[adapted.Count];
-        var backgroundTerms = new Tensor[adapted.Count];
-        for (var level = 0; level < adapted.Count; level++)
-        {
-            var (objectTerm, backgroundTerm) = LevelTerms(
-                adapted[level].to_type(computeType),
-                teacherFeatures[level].detach().to_type(computeType),
-                objectMasks[level].to_type(computeType));
-            (objectTerms[level], backgroundTerms[level]) = (objectTerm, backgroundTerm);
-            objectSum = objectSum.add(objectTerm, Scalars.One);
-            backgroundSum = backgroundSum.add(backgroundTerm, Scalars.One);
-        }
-
+        var (objectTerms, backgroundTerms) = LevelTerms(adapted, teacherFeatures, objectMasks, computeType);
         using var objectScale = (Options.ObjectWeight / adapted.Count).ToScalar();
         using var backgroundScale = (Options.BackgroundWeight / adapted.Count).ToScalar();
-        var objectLoss = objectSum * objectScale;
-        var backgroundLoss = backgroundSum * backgroundScale;
-        for (var level = 0; level < objectTerms.Length; level++)
-        {
-            objectTerms[level] = objectTerms[level] * objectScale;
-            backgroundTerms[level] = backgroundTerms[level] * backgroundScale;
-        }
-
-        return new DecoupledLoss(objectLoss, backgroundLoss, objectTerms, backgroundTerms).MoveToOuterDisposeScope();
+        var objectByLevel = objectTerms * objectScale;
+        var backgroundByLevel = backgroundTerms * backgroundScale;
+        return new DecoupledLoss(objectByLevel.sum(), backgroundByLevel.sum(), objectByLevel.unbind(), backgroundByLevel.unbind())
+            .MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// One level's normalised terms. The squared difference is summed over channels once, d = Σ_c (S' − T)² [B, H, W];
-    /// both terms are then weighted reductions of d, so the mask is never repeated over channels.
+    /// Every level's normalised object and background term, [L] each. Per level only the squared difference summed
+    /// over channels, d_l = Σ_c (S'_l − T_l)² flattened to [B·H_l·W_l], is computed (the mask is never repeated over
+    /// channels); the d_l and the masks of all levels are then concatenated and the four per-level sums the terms
+    /// need (Σ d·M, Σ d·(1−M), Σ M, Σ (1−M)) come out of one product with the [Σ_l B·H_l·W_l, L] level indicator.
+    /// So the op count, which bounds the loss's time on a GPU and on small CPU maps, hardly grows with L.
     /// </summary>
-    private static (Tensor Object, Tensor Background) LevelTerms(Tensor student, Tensor teacher, Tensor mask)
+    private static (Tensor Object, Tensor Background) LevelTerms(
+        IReadOnlyList<Tensor> students, IReadOnlyList<Tensor> teachers, IReadOnlyList<Tensor> masks, ScalarType computeType)
     {
-        var channels = teacher.shape[1];
-        var squaredDistance = (student - teacher).pow(Scalars.Two).sum(1).flatten();
-        var objectWeights = mask.flatten();
+        var levels = students.Count;
+        var device = students[0].device;
+        var distances = new Tensor[levels];
+        var weights = new Tensor[levels];
+        var levelIndex = new Tensor[levels];
+        for (var level = 0; level < levels; level++)
+        {
+            var student = students[level].dtype == computeType ? students[level] : students[level].to_type(computeType);
+            var teacher = teachers[level].detach();
+            teacher = teacher.dtype == computeType ? teacher : teacher.to_type(computeType);
+            var mask = masks[level].dtype == computeType ? masks[level] : masks[level].to_type(computeType);
+            distances[level] = (student - teacher).pow(Scalars.Two).sum(1).flatten();
+            weights[level] = mask.flatten();
+            using var levelScalar = level.ToScalar();
+            levelIndex[level] = torch.full(distances[level].shape, levelScalar, ScalarType.Int64, device);
+        }
+
+        var distance = torch.cat(distances);
+        var objectWeights = torch.cat(weights);
         var backgroundWeights = objectWeights.negative().add(Scalars.OneDouble, Scalars.One);
-        using var normaliser = (2.0 * channels).ToScalar();
-        var objectTerm = squaredDistance.dot(objectWeights) / (objectWeights.sum() * normaliser).clamp_min(Scalars.OneDouble);
-        var backgroundTerm = squaredDistance.dot(backgroundWeights) / (backgroundWeights.sum() * normaliser).clamp_min(Scalars.OneDouble);
-        return (objectTerm, backgroundTerm);
+        var indicator = nn.functional.one_hot(torch.cat(levelIndex), levels).to_type(computeType);
+        var sums = torch.stack([distance * objectWeights, distance * backgroundWeights, objectWeights, backgroundWeights]).matmul(indicator);
+        var numerators = sums.narrow(0, 0, 2);
+        var areas = sums.narrow(0, 2, 2) * ChannelNormaliser(teachers, computeType, device);
+        var terms = numerators / areas.clamp_min(Scalars.OneDouble);
+        return (terms[0], terms[1]);
+    }
+
+    /// <summary>2·C_l, the per-level channel normaliser: a scalar tensor when all levels have C channels, else [L].</summary>
+    private static Tensor ChannelNormaliser(IReadOnlyList<Tensor> teachers, ScalarType computeType, Device device)
+    {
+        var channels = teachers.Select(teacher => teacher.shape[1]).ToArray();
+        if (channels.All(count => count == channels[0]))
+        {
+            using var uniform = (2.0 * channels[0]).ToScalar();
+            return torch.full(Array.Empty<long>(), uniform, computeType, device);
+        }
+
+        return torch.cat(channels.Select(count =>
+        {
+            using var normaliser = (2.0 * count).ToScalar();
+            return torch.full([1], normaliser, computeType, device);
+        }).ToArray());
     }
 
     /// <summary>float64 when any (adapted) student or teacher level is float64, else float32.</summary>
