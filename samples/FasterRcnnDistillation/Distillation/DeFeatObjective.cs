@@ -22,24 +22,24 @@ namespace FasterRcnnDistillation.Distillation;
 /// the RoIs the teacher sampled into the student's <c>roi_head</c> (argument 1 = rois, argument 2 = labels) and taps
 /// both heads' logits (output 0). The teacher runs frozen (eval, no gradient) before the student at every step.
 /// Loss names: neck_object, neck_background, proposal_object, proposal_background. With
-/// <see cref="DistillationSettings.BalanceRatio"/> a <see cref="KdBalancer"/> scales each term (logged as
-/// <c>kd_scale_{term}</c>); with <see cref="DistillationSettings.DiagnosticsFile"/> every
-/// <see cref="DistillationSettings.DiagnoseEvery"/> steps the <see cref="GradientBalance"/> report (at the neck and at the
+/// <see cref="DistillationOptions.BalanceRatio"/> a <see cref="DistillationBalancer"/> scales each term (logged as
+/// <c>kd_scale_{term}</c>); with <see cref="DistillationOptions.DiagnosticsFile"/> every
+/// <see cref="DistillationOptions.DiagnoseEvery"/> steps the <see cref="GradientBalance"/> report (at the neck and at the
 /// student's last backbone stage) and the teacher's neck energy in object and background cells are appended to a CSV.
 /// </summary>
 public sealed class DeFeatObjective : IDistillationObjective, IDisposable
 {
     private readonly FasterRcnn teacher;
     private readonly DeFeatDistiller distiller;
-    private readonly KdBalancer? balancer;
-    private readonly DistillationSettings settings;
+    private readonly DistillationBalancer? balancer;
+    private readonly DistillationOptions settings;
     private readonly FeatureTap? studentBackbone;
     private readonly FeatureTap? teacherNeck;
     private readonly DeFeatMaskBuilder maskBuilder;
     private int step;
     private bool warned;
 
-    public DeFeatObjective(FasterRcnn teacher, FasterRcnn student, DistillationSettings settings, Device device)
+    public DeFeatObjective(FasterRcnn teacher, FasterRcnn student, DistillationOptions settings, Device device)
     {
         this.teacher = teacher;
         int levels = DetectorConfig.Strides.Length;
@@ -85,7 +85,7 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
                 levelsByTerm[DeFeatDistiller.ProposalTermName] = 1;
             }
 
-            balancer = new KdBalancer(levelsByTerm, new KdBalancerOptions
+            balancer = new DistillationBalancer(levelsByTerm, new DistillationBalancerOptions
             {
                 TargetRatio = ratio,
                 PerLevel = settings.BalancePerLevel,

@@ -44,8 +44,8 @@ public sealed class ExperimentRunner
 
     private int Classes => train.ClassNames.Count;
 
-    /// <summary>The object masks' canonical size for this run's images (<see cref="DistillationSettings.ForImageSize"/>).</summary>
-    private double MaskCanonicalSize => DistillationSettings.ForImageSize(train.ImageSize);
+    /// <summary>The object masks' canonical size for this run's images (<see cref="DistillationOptions.ForImageSize"/>).</summary>
+    private double MaskCanonicalSize => DistillationOptions.ForImageSize(train.ImageSize);
 
     private string DistillSettings => string.Create(CultureInfo.InvariantCulture,
         $"λ {options.ObjectWeight}/{options.BackgroundWeight}, KD {(options.ProposalKd ? "on" : "off")}{(options.TeacherBfloat16 ? ", teacher bf16" : "")}")
@@ -76,7 +76,7 @@ public sealed class ExperimentRunner
     /// <summary>Steps of one student run (for the KD schedules).</summary>
     private long StudentSteps => (long)Math.Max(1, train.Count / options.BatchSize) * options.StudentEpochs;
 
-    private KdWeightSchedule? Schedule => options.KdSchedule switch
+    private WeightSchedule? Schedule => options.KdSchedule switch
     {
         "constant" => null,
         "linear-decay" => new LinearDecaySchedule(StudentSteps),
@@ -176,7 +176,7 @@ public sealed class ExperimentRunner
         using var bfloat16Teacher = options.TeacherBfloat16
             ? (FasterRcnn)TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples).to(ScalarType.BFloat16)
             : null;
-        var objective = new DeFeatObjective(bfloat16Teacher ?? teacher, student, new DistillationSettings
+        var objective = new DeFeatObjective(bfloat16Teacher ?? teacher, student, new DistillationOptions
         {
             TeacherBfloat16 = options.TeacherBfloat16,
             NeckObjectWeight = options.ObjectWeight,

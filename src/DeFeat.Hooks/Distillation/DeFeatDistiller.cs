@@ -95,19 +95,19 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
     /// distiller; or a term cannot attach (the message names the option and the model). A constructor that throws leaves
     /// both models exactly as they were.
     /// </exception>
-    public DeFeatDistiller(nn.Module teacher, nn.Module student, IEnumerable<DistillationTerm> terms, DistillerSettings? settings = null)
-        : this(teacher, student, Guard.NotNull(terms, nameof(terms)).ToArray(), settings ?? new DistillerSettings(), nameof(settings))
+    public DeFeatDistiller(nn.Module teacher, nn.Module student, IEnumerable<DistillationTerm> terms, DistillerOptions? settings = null)
+        : this(teacher, student, Guard.NotNull(terms, nameof(terms)).ToArray(), settings ?? new DistillerOptions(), nameof(settings))
     {
     }
 
     // settingsName: the argument the settings came from ("options" or "settings"), for messages.
-    private DeFeatDistiller(nn.Module teacher, nn.Module student, DistillationTerm[] terms, DistillerSettings settings, string settingsName)
+    private DeFeatDistiller(nn.Module teacher, nn.Module student, DistillationTerm[] terms, DistillerOptions settings, string settingsName)
         : base(nameof(DeFeatDistiller))
     {
         Guard.NotNull(teacher, nameof(teacher));
         Guard.NotNull(student, nameof(student));
         this.terms = terms;
-        checkFiniteOption = $"{settingsName}.{nameof(DistillerSettings.CheckFinite)}";
+        checkFiniteOption = $"{settingsName}.{nameof(DistillerOptions.CheckFinite)}";
         checkFinite = settings.CheckFinite;
         step = torch.zeros(Array.Empty<long>(), ScalarType.Int64);
         if (ReferenceEquals(teacher, student))
@@ -122,8 +122,8 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         try
         {
             ValidateTerms(terms);
-            ValidateTapMode(settings.TeacherTapMode, $"{settingsName}.{nameof(DistillerSettings.TeacherTapMode)}");
-            ValidateTapMode(settings.StudentTapMode, $"{settingsName}.{nameof(DistillerSettings.StudentTapMode)}");
+            ValidateTapMode(settings.TeacherTapMode, $"{settingsName}.{nameof(DistillerOptions.TeacherTapMode)}");
+            ValidateTapMode(settings.StudentTapMode, $"{settingsName}.{nameof(DistillerOptions.StudentTapMode)}");
         }
         catch
         {
@@ -437,7 +437,7 @@ public sealed class DeFeatDistiller : nn.Module<IReadOnlyList<Tensor>, ImageSize
         }
     }
 
-    private static DistillerSettings PresetSettings(DeFeatDistillerOptions options)
+    private static DistillerOptions PresetSettings(DeFeatDistillerOptions options)
         => new() { TeacherTapMode = options.TeacherTapMode, StudentTapMode = options.StudentTapMode, CheckFinite = options.CheckFinite };
 
     private static void ValidateTerms(IReadOnlyList<DistillationTerm> terms)

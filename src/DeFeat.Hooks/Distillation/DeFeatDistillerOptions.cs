@@ -47,7 +47,7 @@ public sealed record DeFeatDistillerOptions
     public IReadOnlyList<double>? Strides { get; init; }
 
     /// <summary>KD weight over the steps; null = <see cref="ConstantSchedule"/> with weight 1.</summary>
-    public KdWeightSchedule? Schedule { get; init; }
+    public WeightSchedule? Schedule { get; init; }
 
     /// <summary>RoI heads for the proposal KD (two-stage detectors); null = neck distillation only.</summary>
     public RoiHeadDistillationOptions? RoiHeads { get; init; }

@@ -56,7 +56,7 @@ public sealed class DistillationLosses
     /// <summary>
     /// By term name, the student tensors that term's losses were computed from, one per level, as the student produced
     /// them (before any adaptation layer): a neck's or backbone's feature maps <c>[B, C, H, W]</c>, a dense head's score maps,
-    /// an RoI head's logits <c>[R, K+1]</c>. They are where <c>GradientBalance</c> and <c>KdBalancer</c>
+    /// an RoI head's logits <c>[R, K+1]</c>. They are where <c>GradientBalance</c> and <c>DistillationBalancer</c>
     /// compare the distillation gradient with the detector's own; they live in the
     /// caller's dispose scope like the losses.
     /// </summary>

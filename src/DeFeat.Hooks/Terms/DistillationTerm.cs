@@ -25,7 +25,7 @@ public abstract class DistillationTerm : nn.Module
     private const string NameOption = "options.Name";
     private const string WeightOption = "options.Weight";
 
-    private protected DistillationTerm(string name, double weight, KdWeightSchedule? schedule)
+    private protected DistillationTerm(string name, double weight, WeightSchedule? schedule)
         : base(ValidName(name))
     {
         Name = name;
@@ -43,7 +43,7 @@ public abstract class DistillationTerm : nn.Module
     public double Weight { get; }
 
     /// <summary>The term's weight over training, evaluated at the distiller's step; default constant 1.</summary>
-    public KdWeightSchedule Schedule { get; }
+    public WeightSchedule Schedule { get; }
 
     /// <summary>Whether a distiller has attached the term (a term serves one distiller).</summary>
     internal bool IsAttached { get; private set; }

@@ -50,5 +50,5 @@ public sealed record FeatureTermOptions
     public double Weight { get; init; } = 1;
 
     /// <summary>The weight over training; null = constant 1.</summary>
-    public KdWeightSchedule? Schedule { get; init; }
+    public WeightSchedule? Schedule { get; init; }
 }

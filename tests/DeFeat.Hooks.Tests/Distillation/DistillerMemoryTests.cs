@@ -38,7 +38,7 @@ public class DistillerMemoryTests
         nn.Module<Tensor, Tensor> student = twoStage ? new TwoStageToy(2, 2, style) : new OneStageToy(2, style);
         var roiHeads = new RoiHeadDistillationOptions { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) };
         var neck = () => new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(), Adapters = new FeatureAdapters([4, 4], [8, 8]) });
-        var settings = new DistillerSettings { TeacherTapMode = mode, StudentTapMode = mode };
+        var settings = new DistillerOptions { TeacherTapMode = mode, StudentTapMode = mode };
         using var distiller = recipe switch
         {
             Recipe.Coco => new DeFeatDistiller(teacher, student,

@@ -191,7 +191,7 @@ public sealed class BrokenOutputTests : IDisposable
             StudentChannels = [8, 8],
             TeacherChannels = [16, 16],
         });
-        using var balancer = new KdBalancer(new Dictionary<string, int> { ["neck"] = 2 });
+        using var balancer = new DistillationBalancer(new Dictionary<string, int> { ["neck"] = 2 });
         DistillationLosses losses;
         using (torch.NewDisposeScope())
         {

@@ -167,7 +167,7 @@ public sealed class DistillerMisuseTests : IDisposable
         relay.Delivered.Should().BeFalse();
     }
 
-    private sealed class FixedSchedule(double weight) : KdWeightSchedule
+    private sealed class FixedSchedule(double weight) : WeightSchedule
     {
         protected override double Compute(long step) => weight;
     }

@@ -195,7 +195,7 @@ public sealed class MismatchedStateTests : IDisposable
     [InlineData(false)]
     public void A_null_or_disposed_balancer_entry_is_named(bool disposed)
     {
-        using var balancer = new KdBalancer(new Dictionary<string, int> { ["neck"] = 2 });
+        using var balancer = new DistillationBalancer(new Dictionary<string, int> { ["neck"] = 2 });
         var state = balancer.state_dict().ToDictionary(pair => pair.Key, pair => pair.Value.detach().clone());
         if (disposed)
         {

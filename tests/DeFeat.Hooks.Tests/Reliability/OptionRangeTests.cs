@@ -192,7 +192,7 @@ public sealed class OptionRangeTests : IDisposable
             teacher,
             student,
             [new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss() })],
-            new DistillerSettings { TeacherTapMode = (TapMode)9 });
+            new DistillerOptions { TeacherTapMode = (TapMode)9 });
         var fromOptions = () => new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", StudentTapMode = (TapMode)9 });
         var tap = () => new FeatureTap(teacher, "neck", (TapMode)9);
 

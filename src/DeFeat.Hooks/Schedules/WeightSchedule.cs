@@ -5,7 +5,7 @@ namespace DeFeat.Hooks.Schedules;
 /// <see cref="WeightAt"/> of its current step. Steps count from 0; what a step is (an iteration or an epoch) is the
 /// caller's choice, as long as the schedule's lengths use the same unit.
 /// </summary>
-public abstract class KdWeightSchedule
+public abstract class WeightSchedule
 {
     /// <summary>The weight at <paramref name="step"/>.</summary>
     /// <param name="step">The step, ≥ 0.</param>
