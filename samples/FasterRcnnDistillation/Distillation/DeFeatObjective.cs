@@ -18,7 +18,7 @@ namespace FasterRcnnDistillation.Distillation;
 
 /// <summary>
 /// DeFeat attached to this detector from the outside, as a user would attach it to theirs: a
-/// <see cref="DeFeatDistiller"/> taps the <c>neck</c> of teacher and student (P2..P6) and, with proposal KD, relays
+/// <see cref="Distiller"/> taps the <c>neck</c> of teacher and student (P2..P6) and, with proposal KD, relays
 /// the RoIs the teacher sampled into the student's <c>roi_head</c> (argument 1 = rois, argument 2 = labels) and taps
 /// both heads' logits (output 0). The teacher runs frozen (eval, no gradient) before the student at every step.
 /// Loss names: neck_object, neck_background, proposal_object, proposal_background. With
@@ -30,7 +30,7 @@ namespace FasterRcnnDistillation.Distillation;
 public sealed class DeFeatObjective : IDistillationObjective, IDisposable
 {
     private readonly FasterRcnn teacher;
-    private readonly DeFeatDistiller distiller;
+    private readonly Distiller distiller;
     private readonly DistillationBalancer? balancer;
     private readonly DistillationOptions settings;
     private readonly FeatureTap? studentBackbone;
@@ -43,7 +43,7 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
     {
         this.teacher = teacher;
         int levels = DetectorConfig.Strides.Length;
-        distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
@@ -57,19 +57,19 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
                 ObjectWeight = settings.NeckObjectWeight,
                 BackgroundWeight = settings.NeckBackgroundWeight,
             },
-            ProposalLoss = new DecoupledProposalKdLossOptions
-            {
-                ObjectWeight = settings.ProposalObjectWeight,
-                BackgroundWeight = settings.ProposalBackgroundWeight,
-                ValidateLabels = false,
-            },
-            RoiHeads = settings.ProposalKd
-                ? new RoiHeadDistillationOptions
+            ProposalKd = settings.ProposalKd
+                ? new ProposalKdTermOptions
                 {
                     TeacherHeadPath = "roi_head",
                     StudentHeadPath = "roi_head",
                     Arguments = new RoiHeadArgumentPositions(roisArgument: 1, labelsArgument: 2),
                     LogitsOutput = 0,
+                    Loss = new DecoupledProposalKdLossOptions
+                    {
+                        ObjectWeight = settings.ProposalObjectWeight,
+                        BackgroundWeight = settings.ProposalBackgroundWeight,
+                        ValidateLabels = false,
+                    },
                 }
                 : null,
         });
@@ -79,10 +79,10 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
         maskBuilder = new DeFeatMaskBuilder { CanonicalSize = settings.MaskCanonicalSize };
         if (settings.BalanceRatio is { } ratio)
         {
-            var levelsByTerm = new Dictionary<string, int> { [DeFeatDistiller.NeckTermName] = levels };
+            var levelsByTerm = new Dictionary<string, int> { [DeFeatRecipe.NeckTermName] = levels };
             if (settings.ProposalKd)
             {
-                levelsByTerm[DeFeatDistiller.ProposalTermName] = 1;
+                levelsByTerm[DeFeatRecipe.ProposalTermName] = 1;
             }
 
             balancer = new DistillationBalancer(levelsByTerm, new DistillationBalancerOptions

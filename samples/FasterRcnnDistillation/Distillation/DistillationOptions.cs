@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Schedules;
 
 namespace FasterRcnnDistillation.Distillation;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Schedules;
 using FasterRcnnDistillation.Cli;
 using FasterRcnnDistillation.Data;

@@ -294,7 +294,7 @@ public sealed class DistillationBalancer : nn.Module<DistillationLosses, Tensor,
             return losses.LevelTotals[term].Count == levels ? [.. losses.LevelTotals[term]] : null;
         }
 
-        var shares = parts.Select(part => losses.Levels.Where(level => level.Name.StartsWith(part + "[", StringComparison.Ordinal)).Select(level => level.Value).ToArray()).ToArray();
+        var shares = parts.Select(part => losses.LevelsByPart[part].Select(level => level.Value).ToArray()).ToArray();
         if (shares.Any(partShares => partShares.Length != levels))
         {
             return null;

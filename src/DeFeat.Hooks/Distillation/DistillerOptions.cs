@@ -2,7 +2,7 @@ using DeFeat.Hooks.Recording;
 
 namespace DeFeat.Hooks.Distillation;
 
-/// <summary>How a <see cref="DeFeatDistiller"/> built from terms taps the two models and checks its losses.</summary>
+/// <summary>How a <see cref="Distiller"/> taps the two models and checks its losses.</summary>
 public sealed record DistillerOptions
 {
     /// <summary>How the teacher's submodules are tapped; <see cref="TapMode.Auto"/> (default) picks what the model allows.</summary>

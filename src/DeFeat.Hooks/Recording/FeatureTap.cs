@@ -107,7 +107,7 @@ public sealed class FeatureTap : IDisposable
         }
     }
 
-    /// <summary>While true the tap records nothing (see <see cref="Distillation.DeFeatDistiller.Suspend"/>).</summary>
+    /// <summary>While true the tap records nothing (see <c>Distiller.Suspend()</c>).</summary>
     internal bool Suspended { get; set; }
 
     /// <summary>

@@ -135,7 +135,7 @@ public sealed class ProposalRelay : IDisposable
            + $"(teacher-sampled proposals: the teacher first). If it did run, its parent invokes the head with .forward(...), "
            + "which TorchSharp runs without hooks: use TapMode.Auto (the default) for that endpoint or call the head with .call(...).";
 
-    /// <summary>While true the relay neither reads nor substitutes proposals: both heads run as written (see <see cref="Distillation.DeFeatDistiller.Suspend"/>).</summary>
+    /// <summary>While true the relay neither reads nor substitutes proposals: both heads run as written (see <c>Distiller.Suspend()</c>).</summary>
     internal bool Suspended
     {
         get => source.Suspended;

@@ -65,9 +65,9 @@ public sealed class HookOnForwardCallTests : IDisposable
     {
         using var teacher = new ForwardParent();
         using var student = new ForwardParent();
-        var options = new DeFeatDistillerOptions { TeacherNeckPath = "body", StudentNeckPath = "body", StudentTapMode = TapMode.Hook };
+        var options = new DeFeatRecipeOptions { TeacherNeckPath = "body", StudentNeckPath = "body" };
 
-        var create = () => new DeFeatDistiller(teacher, student, options);
+        var create = () => DeFeatRecipe.Create(teacher, student, options, new DistillerOptions { StudentTapMode = TapMode.Hook });
 
         create.Should().Throw<ArgumentException>().WithParameterName("options.StudentNeckPath")
             .WithMessage("options.StudentNeckPath 'body' (student) cannot be recorded with TapMode.Hook*TapMode.Auto*");
