@@ -127,6 +127,35 @@ public class DeFeatRecipeTests
     }
 
     [Fact]
+    public void The_image_size_is_needed_only_where_strides_are_derived_from_it()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new OneStageToy(4);
+        using var student = new OneStageToy(4);
+        using var derived = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" });
+        var images = torch.randn(2, 3, 16, 16);
+        derived.Teacher.Run(() => teacher.call(images));
+        student.call(images);
+
+        var withoutSize = () => derived.call(GtBoxes());
+
+        withoutSize.Should().Throw<ArgumentException>().WithParameterName("imageSize").WithMessage("imageSize is missing, but the term 'neck' needs it*Strides*");
+        derived.Step.Should().Be(0);
+        derived.Dispose();
+
+        using var given = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", Strides = [2.0, 4.0] });
+        given.Teacher.Run(() => teacher.call(images));
+        student.call(images);
+        var kd = given.call(GtBoxes());
+        var masks = new DeFeatMaskBuilder().Build(GtBoxes(), [new FeatureMapSize(8, 8), new FeatureMapSize(4, 4)], [2.0, 4.0]);
+        var ((t1, t2), (s1, s2)) = (teacher.Neck.LastOutput, student.Neck.LastOutput);
+        var neck = new DecoupledFeatureLoss().call([s1, s2], [t1, t2], masks);
+
+        Value(kd["neck_object"]).Should().BeApproximately(Value(neck.Object), 1e-6);
+        Value(kd["neck_background"]).Should().BeApproximately(Value(neck.Background), 1e-6);
+    }
+
+    [Fact]
     public void Gradients_reach_the_student_and_the_adapters_but_not_the_teacher()
     {
         using var scope = torch.NewDisposeScope();
