@@ -34,7 +34,7 @@ namespace DeFeat.Hooks.Distillation;
 /// <para>
 /// Memory: the taps hold their own aliases of the recorded outputs (valid even when a model's forward opens and
 /// closes its own dispose scope) and free them when the distiller's call ends; the distiller keeps no tensor past its
-/// call, and its intermediates (masks, per-level terms) are disposed inside it. With the documented loop
+/// call, and its intermediates (masks, per-level shares) are disposed inside it. With the documented loop
 /// (<c>using var scope = torch.NewDisposeScope();</c> per step) the live tensor count stays flat.
 /// </para>
 /// </remarks>

@@ -157,7 +157,7 @@ public class MlNetStyleDistillationTests
         }
 
         (DisposeScopeManager.Statistics.ThreadTotalLiveCount - afterWarmUp).Should().Be(0);
-        nonFinite.Should().Be(0, "every step's loss is finite and the background term is recorded");
+        nonFinite.Should().Be(0, "every step's loss is finite and the background part is recorded");
         distiller.Step.Should().Be(Steps);
         teacher.training.Should().BeFalse();
         teacher.named_buffers().Select(buffer => buffer.buffer).Zip(teacherBuffersBefore)
