@@ -25,9 +25,9 @@ internal static class NonFiniteDiagnosis
             .Where(term => names.Any(name => name == term.Name || name.StartsWith($"{term.Name}_", StringComparison.Ordinal)))
             .Select(term => term.Diagnose())
             .FirstOrDefault(diagnosis => diagnosis is not null)
-            ?? "every recorded input is finite; the KD weight schedule or the loss weights make a term overflow";
+            ?? "every recorded input is finite; the weight schedule or the loss weights make a term overflow";
         throw new InvalidOperationException(
-            $"DeFeat loss terms {string.Join(", ", names)} are not finite at this step: {cause}. "
+            $"Distillation losses {string.Join(", ", names)} are not finite at this step: {cause}. "
             + $"(This check is on because {option} is true; it costs one host read per step.)");
     }
 }

@@ -83,7 +83,7 @@ public sealed class DistillerMisuseTests : IDisposable
 
         var call = () => distiller.call(GtBoxes(), new ImageSize(16, 24));
 
-        call.Should().Throw<InvalidOperationException>().WithMessage($"FixedSchedule computed the KD weight {weight} at step 0; a KD weight must be a finite number >= 0*");
+        call.Should().Throw<InvalidOperationException>().WithMessage($"FixedSchedule computed the distillation weight {weight} at step 0; a distillation weight must be a finite number >= 0*");
         distiller.Step.Should().Be(0);
     }
 
@@ -133,7 +133,7 @@ public sealed class DistillerMisuseTests : IDisposable
         var call = () => checking.call(GtBoxes(), new ImageSize(16, 24));
 
         call.Should().Throw<InvalidOperationException>().WithMessage(
-            "DeFeat loss terms neck_object, neck_background are not finite*level 0 (of 2, finest first) of the student's neck output (options.StudentNeckPath 'neck')*CheckFinite*");
+            "Distillation losses neck_object, neck_background are not finite*level 0 (of 2, finest first) of the student's neck output (options.StudentNeckPath 'neck')*CheckFinite*");
     }
 
     [Fact]
