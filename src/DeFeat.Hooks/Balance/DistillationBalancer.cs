@@ -72,7 +72,7 @@ public sealed class DistillationBalancer : nn.Module<DistillationLosses, Tensor,
         register_buffer("task_norms", taskNorms);
     }
 
-    /// <summary>The settings it was created with.</summary>
+    /// <summary>The options it was created with.</summary>
     public DistillationBalancerOptions Options { get; }
 
     /// <summary>What each entry of <see cref="Scales"/> scales: (term, level), level −1 for a whole term.</summary>

@@ -2,7 +2,7 @@ using DeFeat.Losses;
 
 namespace DeFeat.Hooks.Balance;
 
-/// <summary>Settings of a <see cref="DistillationBalancer"/>.</summary>
+/// <summary>Options of a <see cref="DistillationBalancer"/>.</summary>
 public sealed record DistillationBalancerOptions
 {
     /// <summary>

@@ -153,7 +153,7 @@ internal sealed class DistillerState(IReadOnlyList<DistillationTerm> terms, Func
         var term = terms.OfType<FeatureTerm>().FirstOrDefault(term => term.Adapters is not null && key.StartsWith($"{term.Name}.adapters.", StringComparison.Ordinal));
         if (term is null)
         {
-            return "it was saved by a distiller with other terms or settings";
+            return "it was saved by a distiller with other terms or options";
         }
 
         var levelMatch = System.Text.RegularExpressions.Regex.Match(key, @"\.(\d+)\.");

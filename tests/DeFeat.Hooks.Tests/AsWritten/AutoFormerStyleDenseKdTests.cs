@@ -199,4 +199,23 @@ public sealed class AutoFormerStyleDenseKdTests : IDisposable
 
         call.Should().Throw<ArgumentException>().WithParameterName("options.Strides").WithMessage(message);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_flattened_layout_called_without_the_image_size_names_imageSize(bool concatenate)
+    {
+        using var teacher = new AutoFormerStyleRetinaNet(TeacherWidth, concatenate);
+        using var student = new AutoFormerStyleRetinaNet(StudentWidth, concatenate);
+        using var distiller = new Distiller(teacher, student, [new DenseHeadKdTerm(Options(concatenate, DenseKdActivation.Sigmoid))]);
+        var images = Images();
+        distiller.Teacher.Run(() => teacher.forward(images));
+        student.forward(images);
+
+        var call = () => distiller.call(GtBoxes());
+
+        call.Should().Throw<ArgumentException>().WithParameterName("imageSize")
+            .WithMessage("imageSize is missing, but the term 'dense' needs it: the level sizes of *Layout*come from it*");
+        distiller.Step.Should().Be(0);
+    }
 }

@@ -55,7 +55,7 @@ public sealed class DistillerMisuseTests : IDisposable
 
         var call = () => distiller.call([GtBoxes()[0]], new ImageSize(16, 24));
 
-        call.Should().Throw<ArgumentException>().WithParameterName("gtBoxes").WithMessage("gtBoxes must hold one [N_i, 4] tensor per image of the batch the necks saw (2 images); got 1.*");
+        call.Should().Throw<ArgumentException>().WithParameterName("gtBoxes").WithMessage("gtBoxes must hold one [N_i, 4] tensor per image of the batch the models saw (2 images); got 1.*");
     }
 
     [Fact]
