@@ -32,14 +32,14 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
     private readonly FasterRcnn teacher;
     private readonly Distiller distiller;
     private readonly DistillationBalancer? balancer;
-    private readonly DistillationOptions settings;
+    private readonly DistillationOptions options;
     private readonly FeatureTap? studentBackbone;
     private readonly FeatureTap? teacherNeck;
     private readonly DeFeatMaskBuilder maskBuilder;
     private int step;
     private bool warned;
 
-    public DeFeatObjective(FasterRcnn teacher, FasterRcnn student, DistillationOptions settings, Device device)
+    public DeFeatObjective(FasterRcnn teacher, FasterRcnn student, DistillationOptions options, Device device)
     {
         this.teacher = teacher;
         int levels = DetectorConfig.Strides.Length;
@@ -50,14 +50,14 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
             StudentChannels = Enumerable.Repeat((long)student.Config.FpnChannels, levels).ToArray(),
             TeacherChannels = Enumerable.Repeat((long)teacher.Config.FpnChannels, levels).ToArray(),
             Strides = DetectorConfig.Strides.Select(s => (double)s).ToArray(),
-            MaskBuilder = new DeFeatMaskBuilder { CanonicalSize = settings.MaskCanonicalSize },
-            Schedule = settings.Schedule,
+            MaskBuilder = new DeFeatMaskBuilder { CanonicalSize = options.MaskCanonicalSize },
+            Schedule = options.Schedule,
             FeatureLoss = new DecoupledFeatureLossOptions
             {
-                ObjectWeight = settings.NeckObjectWeight,
-                BackgroundWeight = settings.NeckBackgroundWeight,
+                ObjectWeight = options.NeckObjectWeight,
+                BackgroundWeight = options.NeckBackgroundWeight,
             },
-            ProposalKd = settings.ProposalKd
+            ProposalKd = options.ProposalKd
                 ? new ProposalKdTermOptions
                 {
                     TeacherHeadPath = "roi_head",
@@ -66,21 +66,21 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
                     LogitsOutput = 0,
                     Loss = new DecoupledProposalKdLossOptions
                     {
-                        ObjectWeight = settings.ProposalObjectWeight,
-                        BackgroundWeight = settings.ProposalBackgroundWeight,
+                        ObjectWeight = options.ProposalObjectWeight,
+                        BackgroundWeight = options.ProposalBackgroundWeight,
                         ValidateLabels = false,
                     },
                 }
                 : null,
         });
         distiller.to(device);
-        ProposalKd = settings.ProposalKd;
-        this.settings = settings;
-        maskBuilder = new DeFeatMaskBuilder { CanonicalSize = settings.MaskCanonicalSize };
-        if (settings.BalanceRatio is { } ratio)
+        ProposalKd = options.ProposalKd;
+        this.options = options;
+        maskBuilder = new DeFeatMaskBuilder { CanonicalSize = options.MaskCanonicalSize };
+        if (options.BalanceRatio is { } ratio)
         {
             var levelsByTerm = new Dictionary<string, int> { [DeFeatRecipe.NeckTermName] = levels };
-            if (settings.ProposalKd)
+            if (options.ProposalKd)
             {
                 levelsByTerm[DeFeatRecipe.ProposalTermName] = 1;
             }
@@ -88,13 +88,13 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
             balancer = new DistillationBalancer(levelsByTerm, new DistillationBalancerOptions
             {
                 TargetRatio = ratio,
-                PerLevel = settings.BalancePerLevel,
-                Parts = settings.BalanceBackgroundOnly ? [DecoupledFeatureTermLoss.BackgroundPart] : null,
+                PerLevel = options.BalancePerLevel,
+                Parts = options.BalanceBackgroundOnly ? [DecoupledFeatureTermLoss.BackgroundPart] : null,
             });
             balancer.to(device);
         }
 
-        if (settings.DiagnosticsFile is { } file)
+        if (options.DiagnosticsFile is { } file)
         {
             studentBackbone = new FeatureTap(student, "backbone");
             teacherNeck = new FeatureTap(teacher, "neck");
@@ -115,14 +115,14 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
         }
         else
         {
-            distiller.Teacher.Run(() => teacher.call(settings.TeacherBfloat16 ? batch.Images.to(ScalarType.BFloat16) : batch.Images));
+            distiller.Teacher.Run(() => teacher.call(options.TeacherBfloat16 ? batch.Images.to(ScalarType.BFloat16) : batch.Images));
         }
     }
 
     public DistillationStep Losses(DetectionBatch batch, Tensor taskLoss)
     {
         var losses = distiller.call(batch.Boxes, new ImageSize((int)batch.Images.shape[2], (int)batch.Images.shape[3]));
-        if (settings.DiagnosticsFile is { } file && step % settings.DiagnoseEvery == 0)
+        if (options.DiagnosticsFile is { } file && step % options.DiagnoseEvery == 0)
         {
             Diagnose(file, losses, taskLoss, batch);
         }
