@@ -69,9 +69,9 @@ public sealed class DenseHeadKdTerm : DistillationTerm
         ThrowIfCalledMoreThanOnce(studentHead, "student's");
         var teacher = teacherHead.Features;
         var student = studentHead.Features;
-        ImageSize ImageSize() => step.RequireImageSize(Name, $"the level sizes of {DenseHeadScores.OptionName(nameof(Options.Layout))} {Options.Layout} come from it");
-        var (teacherMaps, _) = DenseHeadScores.Read(teacher, Options, ImageSize, $"the teacher's dense head ('{teacherHead.Path}')");
-        var (studentMaps, _) = DenseHeadScores.Read(student, Options, ImageSize, $"the student's dense head ('{studentHead.Path}')");
+        ImageSize RequiredImageSize() => step.RequireImageSize(Name, $"the level sizes of {DenseHeadScores.OptionName(nameof(Options.Layout))} {Options.Layout} come from it");
+        var (teacherMaps, _) = DenseHeadScores.Read(teacher, Options, RequiredImageSize, $"the teacher's dense head ('{teacherHead.Path}')");
+        var (studentMaps, _) = DenseHeadScores.Read(student, Options, RequiredImageSize, $"the student's dense head ('{studentHead.Path}')");
         if (teacherMaps.Length != studentMaps.Length || teacherMaps.Zip(studentMaps).Any(pair => !pair.First.shape.SequenceEqual(pair.Second.shape)))
         {
             throw new ArgumentException(
