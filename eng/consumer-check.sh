@@ -14,7 +14,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "consumer check: packing $version into $work/feed"
-dotnet pack "$repo/DeFeat.Losses.sln" -c Release -o "$work/feed" -p:VersionSuffix="${version#0.1.0-}" -v:q -nologo >"$work/pack.log" 2>&1 ||
+dotnet pack "$repo/DeFeat.sln" -c Release -o "$work/feed" -p:VersionSuffix="${version#0.1.0-}" -v:q -nologo >"$work/pack.log" 2>&1 ||
   { cat "$work/pack.log"; exit 1; }
 for id in DeFeat.Losses DeFeat.Hooks; do
   for ext in nupkg snupkg; do

@@ -10,6 +10,18 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 //   --quick      1 launch, 1 warm-up, 3 measured iterations: for the heavy 1333×800 cases on a small, shared machine.
 // With either flag our job is the base job, and BenchmarkDotNet ignores its own --job option (its per-job options such
 // as --iterationCount or --warmupCount still apply); without them the standard --job option works as usual.
+//   device-check             (first argument) the CUDA machine check of GpuCheck/DeviceCheck.cs instead of benchmarks;
+//   cuda-facts TESTS.dll     (first argument) run that test assembly's [CudaFact] tests (GpuCheck/CudaFactRunner.cs).
+if (args is ["device-check", ..])
+{
+    return DeFeat.Benchmarks.GpuCheck.DeviceCheck.Run();
+}
+
+if (args is ["cuda-facts", var testAssembly, ..])
+{
+    return DeFeat.Benchmarks.GpuCheck.CudaFactRunner.Run(testAssembly);
+}
+
 const string InProcessFlag = "--inprocess";
 const string QuickFlag = "--quick";
 
@@ -43,3 +55,4 @@ if (!inProcess)
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(DeFeat.Benchmarks.NeckLossForwardBenchmarks).Assembly).Run(switcherArgs, config);
+return 0;

@@ -30,6 +30,12 @@ internal static class Guard
             ? value
             : throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number >= 0; got {value}.");
 
+    /// <summary>A fraction in (0, 1]: finite, &gt; 0 and ≤ 1 (e.g. a factor of a box size or of a largest IoU).</summary>
+    public static double Fraction(double value, string name)
+        => value > 0 && value <= 1
+            ? value
+            : throw new ArgumentOutOfRangeException(name, value, $"{name} must lie in (0, 1]; got {value}.");
+
     public static double InRange(double value, double min, double max, string name)
         => value >= min && value <= max
             ? value

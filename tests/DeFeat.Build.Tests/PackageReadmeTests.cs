@@ -59,7 +59,7 @@ public class PackageReadmeTests
     public void The_hooks_package_readme_carries_the_repository_readmes_usage_verbatim()
     {
         var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "DeFeat.Losses.sln")))
+        while (!File.Exists(Path.Combine(root.FullName, "DeFeat.sln")))
         {
             root = root.Parent!;
         }

@@ -115,9 +115,20 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
         }
         else
         {
-            distiller.Teacher.Run(() => teacher.call(options.TeacherBfloat16 ? batch.Images.to(ScalarType.BFloat16) : batch.Images));
+            distiller.Teacher.Run(() => teacher.call(TeacherImages(batch)));
+        }
+
+        if (options.ReferenceTeacher is { } bare)
+        {
+            // The same forward on a copy the library never touched: what the teacher's part would cost bare.
+            using var reference = StepProfile.Reference("bare teacher inference");
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            _ = ProposalKd ? bare.SampleAndClassify(batch) : bare.call(TeacherImages(batch))[0];
         }
     }
+
+    private Tensor TeacherImages(DetectionBatch batch) => options.TeacherBfloat16 ? batch.Images.to(ScalarType.BFloat16) : batch.Images;
 
     public DistillationStep Losses(DetectionBatch batch, Tensor taskLoss)
     {

@@ -1,5 +1,6 @@
 using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Schedules;
+using FasterRcnnDistillation.Model;
 
 namespace FasterRcnnDistillation.Distillation;
 
@@ -36,6 +37,14 @@ public sealed record DistillationOptions
 
     /// <summary>Whether the balancer scales only the neck's background part (the object part acts at its λ); default false, both parts.</summary>
     public bool BalanceBackgroundOnly { get; init; }
+
+    /// <summary>
+    /// A second, untouched copy of the teacher (frozen by hand: eval, no gradients; no taps, no relay) that the step
+    /// profile runs on the same batch right after the distillation's teacher run, as the bare-inference reference of
+    /// the teacher's part (<c>FRCNN_STEP_PROFILE=1</c> only: it draws from the same random stream for its RoI sampling,
+    /// so a profiled run's numbers are not those of an unprofiled one); null = none.
+    /// </summary>
+    public FasterRcnn? ReferenceTeacher { get; init; }
 
     /// <summary>CSV file of the gradient-balance diagnostic (<c>GradientBalance</c>) and the teacher's feature energy; null = none.</summary>
     public string? DiagnosticsFile { get; init; }

@@ -37,7 +37,9 @@ public sealed class ExperimentRunner
         (train, val) = LoadData();
         if (options.Command is "compare" or "distill")
         {
+            // On the training device from the start: distill runs the teacher before anything else moves it there.
             loadedTeacher = TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples);
+            loadedTeacher.to(device);
         }
 
         Directory.CreateDirectory(options.Output);
@@ -175,10 +177,12 @@ public sealed class ExperimentRunner
         student = NewModel(DetectorConfig.Student(Classes));
         // A bfloat16 copy for distillation only: the float32 teacher stays as loaded for its evaluation and pictures.
         using var bfloat16Teacher = options.TeacherBfloat16
-            ? (FasterRcnn)TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples).to(ScalarType.BFloat16)
+            ? (FasterRcnn)TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples).to(device).to(ScalarType.BFloat16)
             : null;
+        using var referenceTeacher = StepProfile.Enabled ? BareTeacherCopy() : null;
         var objective = new DeFeatObjective(bfloat16Teacher ?? teacher, student, new DistillationOptions
         {
+            ReferenceTeacher = referenceTeacher,
             TeacherBfloat16 = options.TeacherBfloat16,
             NeckObjectWeight = options.ObjectWeight,
             NeckBackgroundWeight = options.BackgroundWeight,
@@ -192,6 +196,25 @@ public sealed class ExperimentRunner
             DiagnoseEvery = Math.Max(1, options.DiagnoseEvery),
         }, device);
         return TrainAndEvaluate("student + DeFeat", DistillSettings, student, options.StudentEpochs, objective);
+    }
+
+    /// <summary>The step profile's bare-inference reference: the teacher loaded again, frozen by hand, nothing attached.</summary>
+    private FasterRcnn BareTeacherCopy()
+    {
+        var copy = TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples);
+        copy.to(device);
+        if (options.TeacherBfloat16)
+        {
+            copy.to(ScalarType.BFloat16);
+        }
+
+        copy.eval();
+        foreach (var parameter in copy.parameters())
+        {
+            parameter.requires_grad = false;
+        }
+
+        return copy;
     }
 
     private FasterRcnn NewModel(DetectorConfig config)

@@ -1,4 +1,4 @@
-using DeFeat.Hooks.Recording;
+using DeFeat.Hooks.Interception;
 
 namespace DeFeat.Hooks.Distillation;
 

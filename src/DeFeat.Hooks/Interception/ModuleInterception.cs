@@ -1,4 +1,4 @@
-using DeFeat.Hooks.Recording;
+using DeFeat.Hooks.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -7,124 +7,86 @@ namespace DeFeat.Hooks.Interception;
 
 /// <summary>
 /// Attaches an <see cref="IModuleInterceptor"/> to the submodule at a path: by TorchSharp hook, or by a substitute in
-/// the parent's slots (<see cref="ModuleSwap"/>); <see cref="TapMode.Auto"/> picks what the model allows. Everything
+/// the parent's slots (<see cref="SubstituteInterception"/>); <see cref="TapMode.Auto"/> picks what the model allows. Everything
 /// is checked before anything is changed, so a failing attach leaves the model as it was.
 /// </summary>
+/// <remarks>
+/// A hook records only <c>call(...)</c> invocations, and whether the parent's code invokes the submodule with
+/// <c>call(...)</c> or <c>forward(...)</c> is decided only when it runs. So a hook is attached whenever it is asked for
+/// (<see cref="TapMode.Hook"/>) or is all the model allows (<see cref="TapMode.Auto"/>), and the caller's first empty
+/// read reports it, with the fix that attaching found (<see cref="Attachment.HookFix"/>). An attach-time reading of the
+/// parent's IL (an earlier design) named the calling method a little sooner, but could prove a <c>forward(...)</c> call
+/// only for receivers it could follow (not a value chosen in a branch, nor one reached through a helper or another
+/// object), so the run-time message was needed anyway and is the one diagnosis.
+/// </remarks>
 internal static class ModuleInterception
 {
-    /// <summary>Attaches <paramref name="interceptor"/>; returns the attachment (dispose to detach) and the mode used.</summary>
+    /// <summary>Attaches <paramref name="interceptor"/>; returns the attachment (dispose to detach), the mode used and, for a hook, the fix.</summary>
     /// <exception cref="ArgumentException">The submodule cannot be intercepted the requested way (the message says what to change).</exception>
-    public static (IDisposable Attachment, TapMode Mode) Attach(
-        ModulePath target, TapMode mode, IModuleInterceptor interceptor, bool input, bool output, TapSite site)
-    {
-        var signature = ModuleSignature.Of(target.Module) ?? throw new ArgumentException(
-            $"{site.Describe(target.Path)} names a {TypeNames.Of(target.Module.GetType())}, which is not an nn.Module<..., TResult> "
-            + "with a typed forward; tap one of its children instead.",
-            site.Option);
-        var resolved = Resolve(target, mode, signature, site);
-        if (resolved.Mode == TapMode.Hook)
-        {
-            return (new HookInterception(target.Module, signature, interceptor, input, output), TapMode.Hook);
-        }
-
-        return (ModuleSwap.Attach(target.Parent, target.Module, resolved.Slots, resolved.Mode, signature, interceptor), resolved.Mode);
-    }
-
-    private static (TapMode Mode, IReadOnlyList<ModuleSlot> Slots) Resolve(ModulePath target, TapMode mode, ModuleSignature signature, TapSite site)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="mode"/> is not a <see cref="TapMode"/> value.</exception>
+    public static Attachment Attach(ModulePath target, TapMode mode, IModuleInterceptor interceptor, bool input, bool output, TapSite site)
     {
         if (!Enum.IsDefined(mode))
         {
             throw new ArgumentOutOfRangeException(site.Option, mode, $"The tap mode must be Auto, Hook, Wrapper or StandIn; got {mode}.");
         }
 
-        if (mode == TapMode.Hook)
+        var signature = ModuleSignature.Of(target.Module) ?? throw new ArgumentException(
+            $"{site.Describe(target.Path)} names a {TypeNames.Of(target.Module.GetType())}, which is not an nn.Module<..., TResult> "
+            + "with a typed forward; tap one of its children instead.",
+            site.Option);
+        if (mode != TapMode.Hook && SubstituteInterception.Find(target.Parent, target.Module) is { } existing)
         {
-            CheckRequestedHookCanRecord(target, signature, site);
-            return (TapMode.Hook, []);
-        }
-
-        if (ModuleSwap.Find(target.Parent, target.Module) is { } existing)
-        {
-            return (existing.Mode, []);
+            return new Attachment(SubstituteInterception.Attach(target.Parent, target.Module, [], existing.Mode, signature, interceptor), existing.Mode, HookFix: null);
         }
 
         var slots = target.Parent is Sequential ? [] : ModuleSlot.FindAll(target.Parent, target.Module);
         var wrapperFits = slots.Count > 0 && slots.All(slot => slot.DeclaredType.IsAssignableFrom(signature.ModuleType));
         var standInObstacle = SubstituteTypes.StandInObstacle(target.Module.GetType(), signature);
-        return mode switch
+        var standInFits = slots.Count > 0 && standInObstacle is null;
+        var resolved = mode switch
         {
-            TapMode.Wrapper when wrapperFits => (TapMode.Wrapper, slots),
-            TapMode.Wrapper => throw new ArgumentException(CannotSwapMessage(target, signature, slots, site, "a wrapper (TapMode.Wrapper)"), site.Option),
-            TapMode.StandIn when slots.Count > 0 && standInObstacle is null => (TapMode.StandIn, slots),
-            TapMode.StandIn => throw new ArgumentException(CannotSwapMessage(target, signature, slots, site, "a stand-in (TapMode.StandIn)"), site.Option),
-            _ when wrapperFits => (TapMode.Wrapper, slots),
-            _ when slots.Count > 0 && standInObstacle is null => (TapMode.StandIn, slots),
-            _ => (CheckHookCanRecord(target, signature, slots, standInObstacle, site), []),
+            TapMode.Wrapper when wrapperFits => TapMode.Wrapper,
+            TapMode.StandIn when standInFits => TapMode.StandIn,
+            TapMode.Wrapper or TapMode.StandIn => throw new ArgumentException(CannotSubstituteMessage(target, signature, slots, site, mode), site.Option),
+            TapMode.Auto when wrapperFits => TapMode.Wrapper,
+            TapMode.Auto when standInFits => TapMode.StandIn,
+            _ => TapMode.Hook,
         };
+        if (resolved != TapMode.Hook)
+        {
+            return new Attachment(SubstituteInterception.Attach(target.Parent, target.Module, slots, resolved, signature, interceptor), resolved, HookFix: null);
+        }
+
+        var substitute = wrapperFits ? "wrapper" : standInFits ? "stand-in" : null;
+        return new Attachment(
+            new HookInterception(target.Module, signature, interceptor, input, output), TapMode.Hook, HookFix(target, signature, slots, substitute, standInObstacle));
     }
 
     /// <summary>
-    /// An explicit <see cref="TapMode.Hook"/> records only <c>call(...)</c> invocations. When the parent's code visibly
-    /// invokes the submodule with <c>forward(...)</c> and invokes nothing of its type with <c>call(...)</c>, the hook
-    /// could never record: fail now (before anything is attached) with the fix, TapMode.Auto where a substitute fits,
-    /// else the one-line model change. A parent that also calls it with <c>call(...)</c> (e.g. one branch each) is
-    /// accepted: the hook records that branch.
+    /// What to change when a hook records nothing because the parent's code invokes the submodule with
+    /// <c>forward(...)</c>: TapMode.Auto where a <paramref name="substitute"/> fits (only an explicit TapMode.Hook gets
+    /// a hook then), else the one-line model change.
     /// </summary>
-    private static void CheckRequestedHookCanRecord(ModulePath target, ModuleSignature signature, TapSite site)
+    private static string HookFix(ModulePath target, ModuleSignature signature, IReadOnlyList<ModuleSlot> slots, string? substitute, string? standInObstacle)
     {
+        var caller = TypeNames.Of(Caller(target).GetType());
+        var orCall = $"invoke it with .call(...) instead of .forward(...) in {caller}";
         if (target.Parent is Sequential)
         {
-            return; // a Sequential invokes its items with call(...)
+            return "Its parent is a Sequential, which invokes its items with .call(...): run the model before reading.";
         }
 
-        var slots = ModuleSlot.FindAll(target.Parent, target.Module);
-        var childType = target.Module.GetType();
-        var sites = ForwardSites(target, slots);
-        var owners = slots.Select(slot => slot.IsElement ? target.GrandParent?.GetType() : slot.Owner.GetType()).OfType<Type>().Distinct();
-        if (sites.Length == 0 || owners.Any(owner => ForwardCallScan.MayInvokeCall(owner, childType)))
+        if (slots.Count == 0)
         {
-            return;
+            return $"No field or list item of {TypeNames.Of(target.Parent.GetType())} holds it, so only a hook could be attached: keep it in a "
+                + $"field of its parent, or {orCall}.";
         }
 
-        var wrapperFits = slots.All(slot => slot.DeclaredType.IsAssignableFrom(signature.ModuleType));
-        var standInObstacle = SubstituteTypes.StandInObstacle(childType, signature);
-        if (!wrapperFits && standInObstacle is not null)
+        if (substitute is not null)
         {
-            CheckHookCanRecord(target, signature, slots, standInObstacle, site); // throws: no substitute fits either
-        }
-
-        throw new ArgumentException(
-            $"{site.Describe(target.Path)} cannot be recorded with TapMode.Hook: {string.Join(", ", sites)} invokes it with .forward(...) "
-            + "(and nothing of its type with .call(...)), which TorchSharp runs without hooks, so the hook would never record. Fix: tap it "
-            + $"with TapMode.Auto (the default), which records both through a {(wrapperFits ? "wrapper" : "stand-in")} in "
-            + $"{slots[0].Describe()}, or invoke it with .call(...) instead of .forward(...) in {string.Join(", ", sites)}.",
-            site.Option);
-    }
-
-    /// <summary>The parent's (or, for a container item, the grandparent's) methods that invoke the submodule with <c>forward(...)</c>.</summary>
-    private static string[] ForwardSites(ModulePath target, IReadOnlyList<ModuleSlot> slots)
-    {
-        var childType = target.Module.GetType();
-        return slots
-            .SelectMany(slot => slot.IsElement
-                ? target.GrandParent is { } owner ? FieldsHolding(owner, target.Parent).SelectMany(holder => ForwardCallScan.FindForwardCalls(owner.GetType(), holder, childType, elementAccess: true)) : []
-                : ForwardCallScan.FindForwardCalls(slot.Owner.GetType(), slot.Field, childType, elementAccess: false))
-            .Distinct()
-            .ToArray();
-    }
-
-    /// <summary>
-    /// Auto mode with no swap possible falls back to a hook, which records only <c>call(...)</c> invocations. When the
-    /// parent's code visibly invokes the submodule with <c>forward(...)</c>, nothing could ever record it: fail now
-    /// with the one-line model change.
-    /// </summary>
-    private static TapMode CheckHookCanRecord(ModulePath target, ModuleSignature signature, IReadOnlyList<ModuleSlot> slots, string? standInObstacle, TapSite site)
-    {
-        var childType = target.Module.GetType();
-        var sites = ForwardSites(target, slots);
-        if (sites.Length == 0)
-        {
-            return TapMode.Hook;
+            return $"If {caller} invokes it with .forward(...), the hook never records. Fix: tap it with TapMode.Auto (the default), which "
+                + $"records both through a {substitute} in {slots[0].Describe()}, or {orCall}.";
         }
 
         var slot = slots[0];
@@ -134,19 +96,19 @@ internal static class ModuleInterception
         var fix = slot.IsElement
             ? $"declare the container's item type as {TypeNames.Of(signature.ModuleType)}"
             : $"declare the field '{slot.Field.Name}' as {TypeNames.Of(signature.ModuleType)}";
-        throw new ArgumentException(
-            $"{site.Describe(target.Path)} cannot be recorded: {declaredAs}, and its {TypeNames.Of(childType)} {standInObstacle ?? "cannot be stood in for"}, "
-            + $"so neither a wrapper nor a stand-in fits there; and {string.Join(", ", sites)} invokes it with .forward(...), which "
-            + $"TorchSharp runs without hooks. One-line fix in the model: {fix}, or invoke it with .call(...) instead of .forward(...) "
-            + $"in {string.Join(", ", sites)}. Or tap its parent instead.",
-            site.Option);
+        return $"{char.ToUpperInvariant(declaredAs[0])}{declaredAs[1..]}, and its {TypeNames.Of(target.Module.GetType())} "
+            + $"{standInObstacle ?? "cannot be stood in for"}, so neither a wrapper nor a stand-in fits there and only a hook "
+            + $"could be attached, which never records if {caller} invokes it with .forward(...). One-line fix in the model: {fix}, or "
+            + $"{orCall}. Or tap its parent instead.";
     }
 
-    private static IEnumerable<System.Reflection.FieldInfo> FieldsHolding(nn.Module owner, nn.Module container)
-        => ModuleSlot.FindAll(owner, container).Where(slot => !slot.IsElement).Select(slot => slot.Field);
+    /// <summary>The module whose code invokes the submodule: its parent, or for an item of a TorchSharp container (ModuleList, ModuleDict) the container's owner.</summary>
+    private static nn.Module Caller(ModulePath target)
+        => target.Parent.GetType().Assembly == typeof(nn.Module).Assembly && target.GrandParent is { } owner ? owner : target.Parent;
 
-    private static string CannotSwapMessage(ModulePath target, ModuleSignature signature, IReadOnlyList<ModuleSlot> slots, TapSite site, string what)
+    private static string CannotSubstituteMessage(ModulePath target, ModuleSignature signature, IReadOnlyList<ModuleSlot> slots, TapSite site, TapMode mode)
     {
+        var what = mode == TapMode.Wrapper ? "a wrapper (TapMode.Wrapper)" : "a stand-in (TapMode.StandIn)";
         var childType = TypeNames.Of(target.Module.GetType());
         if (slots.Count == 0)
         {
@@ -155,17 +117,26 @@ internal static class ModuleInterception
                 + "invokes its items with call(...)). Use TapMode.Auto (the default) or TapMode.Hook.";
         }
 
-        if (what.Contains("wrapper", StringComparison.Ordinal))
+        var standInObstacle = SubstituteTypes.StandInObstacle(target.Module.GetType(), signature);
+        if (mode == TapMode.Wrapper)
         {
             var unfit = slots.First(slot => !slot.DeclaredType.IsAssignableFrom(signature.ModuleType));
             return $"{site.Describe(target.Path)}: {unfit.Describe()} is declared as {TypeNames.Of(unfit.DeclaredType)}, which {what} cannot "
                 + $"replace (a wrapper is an {TypeNames.Of(signature.ModuleType)}). Use TapMode.Auto (the default), which "
-                + (SubstituteTypes.StandInObstacle(target.Module.GetType(), signature) is null ? $"puts a stand-in subclass of {childType} there" : "picks what the model allows")
+                + (standInObstacle is null ? $"puts a stand-in subclass of {childType} there" : "picks what the model allows")
                 + $", or declare it as {TypeNames.Of(signature.ModuleType)}.";
         }
 
-        return $"{site.Describe(target.Path)}: its class {childType} {SubstituteTypes.StandInObstacle(target.Module.GetType(), signature)}, so {what} cannot be "
-            + "derived from it. Use TapMode.Auto "
-              + "(the default), which picks what the model allows.";
+        return $"{site.Describe(target.Path)}: its class {childType} {standInObstacle}, so {what} cannot be derived from it. Use TapMode.Auto "
+            + "(the default), which picks what the model allows.";
     }
+
+    /// <summary>An attached interceptor.</summary>
+    /// <param name="Handle">Dispose to detach (removes the hook, or restores the slots when it was the substitute's last interceptor).</param>
+    /// <param name="Mode">How it is attached: Hook, Wrapper or StandIn.</param>
+    /// <param name="HookFix">
+    /// For a hook, what to change if it records nothing because the parent invokes the submodule with
+    /// <c>forward(...)</c> (a sentence for the caller's empty-read message); null for a substitute.
+    /// </param>
+    internal sealed record Attachment(IDisposable Handle, TapMode Mode, string? HookFix);
 }

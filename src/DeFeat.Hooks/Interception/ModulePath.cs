@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Diagnostics;
 using DeFeat.Losses;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -41,35 +42,10 @@ internal sealed record ModulePath(string Path, nn.Module Module, nn.Module Paren
 
     private static string NotFoundMessage(nn.Module root, string path, TapSite site)
     {
-        var valid = root.named_modules().Select(entry => entry.name).Where(name => name.Length > 0).ToArray();
-        var nearest = valid
-            .OrderBy(name => name.StartsWith(path, StringComparison.Ordinal) || path.StartsWith(name + ".", StringComparison.Ordinal) ? 0 : 1)
-            .ThenBy(name => Distance(path, name))
-            .ThenBy(name => name, StringComparer.Ordinal)
-            .Take(SuggestionCount)
-            .ToArray();
+        var valid = root.named_modules().Select(entry => entry.name).Where(name => name.Length > 0);
+        var nearest = NearestNames.To(path, valid, SuggestionCount);
         var listing = nearest.Length == 0 ? "the module has no submodules" : "nearest valid paths: " + string.Join(", ", nearest.Select(name => $"'{name}'"));
         return $"{site.Describe(path)} names no submodule of {TypeNames.Of(root.GetType())} (paths are dotted named_modules() names, "
             + $"e.g. 'neck' or 'backbone.layer3'); {listing}.";
-    }
-
-    /// <summary>Levenshtein edit distance.</summary>
-    private static int Distance(string first, string second)
-    {
-        var previous = Enumerable.Range(0, second.Length + 1).ToArray();
-        var current = new int[second.Length + 1];
-        for (var i = 1; i <= first.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= second.Length; j++)
-            {
-                var substitution = previous[j - 1] + (first[i - 1] == second[j - 1] ? 0 : 1);
-                current[j] = Math.Min(substitution, Math.Min(previous[j], current[j - 1]) + 1);
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[second.Length];
     }
 }

@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Diagnostics;
 using System.Collections;
 using System.Reflection;
 using System.Runtime.CompilerServices;

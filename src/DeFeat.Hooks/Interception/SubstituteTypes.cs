@@ -9,12 +9,12 @@ namespace DeFeat.Hooks.Interception;
 
 /// <summary>
 /// Generates (System.Reflection.Emit, once per type and cached) the classes of the modules put in a parent's slot in
-/// place of a submodule. Each overrides the typed <c>forward</c> to box its arguments and call the
-/// <see cref="InterceptedForward"/> held in its field <see cref="ForwarderFieldName"/>:
+/// place of a submodule. Each overrides the typed <c>forward</c> to box its arguments and call
+/// <see cref="SubstituteInterception.Forward"/> on the substitution held in its field <see cref="InterceptionFieldName"/>:
 /// <list type="bullet">
 /// <item><b>Stand-in</b>: derives from the submodule's own (non-sealed) class, so it fits a field declared with that
 /// concrete class; it is created without running a constructor and shares the original's state (see
-/// <see cref="ModuleSwap"/>).</item>
+/// <see cref="SubstituteInterception"/>).</item>
 /// <item><b>Wrapper</b>: derives from the TorchSharp base <c>nn.Module&lt;T1, ..., TResult&gt;</c> and is constructed
 /// normally (its own, empty native module), for a field declared with that base type.</item>
 /// </list>
@@ -22,12 +22,12 @@ namespace DeFeat.Hooks.Interception;
 /// </summary>
 internal static class SubstituteTypes
 {
-    /// <summary>The name of the generated field that holds the <see cref="InterceptedForward"/>.</summary>
-    public const string ForwarderFieldName = "<DeFeat>forwarder";
+    /// <summary>The name of the generated field that holds the <see cref="SubstituteInterception"/>.</summary>
+    public const string InterceptionFieldName = "<DeFeat>interception";
 
     private static readonly ConcurrentDictionary<(Type Base, bool StandIn), Type> Cache = new();
     private static readonly ConcurrentDictionary<Assembly, ModuleBuilder> Builders = new();
-    private static readonly MethodInfo InvokeMethod = typeof(InterceptedForward).GetMethod(nameof(InterceptedForward.Invoke))!;
+    private static readonly MethodInfo InvokeMethod = typeof(SubstituteInterception).GetMethod(nameof(SubstituteInterception.Forward))!;
     private static readonly ConstructorInfo IgnoresAccessChecks = typeof(IgnoresAccessChecksToAttribute).GetConstructor([typeof(string)])!;
     private static int counter;
 
@@ -54,9 +54,9 @@ internal static class SubstituteTypes
     public static Type Wrapper(ModuleSignature signature)
         => Cache.GetOrAdd((signature.ModuleType, false), key => Emit(key.Base, signature, standIn: false));
 
-    /// <summary>Puts <paramref name="forwarder"/> into the generated field of <paramref name="substitute"/>.</summary>
-    public static void SetForwarder(nn.Module substitute, InterceptedForward forwarder)
-        => substitute.GetType().GetField(ForwarderFieldName, BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(substitute, forwarder);
+    /// <summary>Puts <paramref name="interception"/> into the generated field of <paramref name="substitute"/>.</summary>
+    public static void SetInterception(nn.Module substitute, SubstituteInterception interception)
+        => substitute.GetType().GetField(InterceptionFieldName, BindingFlags.Instance | BindingFlags.NonPublic)!.SetValue(substitute, interception);
 
     private static MethodInfo? MostDerivedForward(Type moduleType, ModuleSignature signature)
     {
@@ -80,7 +80,7 @@ internal static class SubstituteTypes
         var module = Builders.GetOrAdd(baseType.Assembly, CreateModule);
         var name = $"DeFeat.Substitutes.{(standIn ? "StandIn" : "Wrapper")}{Interlocked.Increment(ref counter)}_{baseType.Name.Replace('`', '_')}";
         var type = module.DefineType(name, TypeAttributes.Public | TypeAttributes.Sealed | TypeAttributes.Class, baseType);
-        var forwarder = type.DefineField(ForwarderFieldName, typeof(InterceptedForward), FieldAttributes.Private);
+        var interception = type.DefineField(InterceptionFieldName, typeof(SubstituteInterception), FieldAttributes.Private);
         if (standIn)
         {
             // Never run: stand-ins are created uninitialised. A body that only returns keeps the base's constructors out of it.
@@ -96,17 +96,17 @@ internal static class SubstituteTypes
             il.Emit(OpCodes.Ret);
         }
 
-        EmitForward(type, forwarder, signature);
+        EmitForward(type, interception, signature);
         return type.CreateType();
     }
 
-    private static void EmitForward(TypeBuilder type, FieldInfo forwarder, ModuleSignature signature)
+    private static void EmitForward(TypeBuilder type, FieldInfo interception, ModuleSignature signature)
     {
         var arguments = signature.ArgumentTypes;
         var method = type.DefineMethod("forward", MethodAttributes.Public | MethodAttributes.Virtual | MethodAttributes.HideBySig, signature.ResultType, arguments);
         var il = method.GetILGenerator();
         il.Emit(OpCodes.Ldarg_0);
-        il.Emit(OpCodes.Ldfld, forwarder);
+        il.Emit(OpCodes.Ldfld, interception);
         il.Emit(OpCodes.Ldc_I4, arguments.Length);
         il.Emit(OpCodes.Newarr, typeof(object));
         for (var index = 0; index < arguments.Length; index++)

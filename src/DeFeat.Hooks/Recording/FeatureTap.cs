@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Diagnostics;
 using DeFeat.Hooks.Interception;
 using DeFeat.Losses;
 using TorchSharp;
@@ -33,8 +34,8 @@ namespace DeFeat.Hooks.Recording;
 public sealed class FeatureTap : IDisposable
 {
     private readonly Recorder recorder;
-    private readonly TapMode requestedMode;
     private readonly TapSite site;
+    private readonly string? hookFix;
     private IDisposable? attachment;
 
     /// <summary>Attaches a tap to the submodule at <paramref name="path"/> of <paramref name="model"/>.</summary>
@@ -48,9 +49,9 @@ public sealed class FeatureTap : IDisposable
     /// <exception cref="ArgumentNullException"><paramref name="model"/> or <paramref name="path"/> is null.</exception>
     /// <exception cref="ArgumentException">
     /// The path names no submodule (the message lists the five nearest valid paths); the submodule has no typed
-    /// forward; or it cannot be tapped the requested way (the message names the slot, its declared type and the fix;
-    /// e.g. <see cref="TapMode.Hook"/> on a submodule its parent invokes only with <c>forward(...)</c>, which TorchSharp
-    /// runs without hooks). Nothing is changed in the model then.
+    /// forward; or it cannot be tapped the requested way (<see cref="TapMode.Wrapper"/> or <see cref="TapMode.StandIn"/>
+    /// where that substitute does not fit: the message names the slot, its declared type and the fix). Nothing is
+    /// changed in the model then.
     /// </exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="mode"/> is not a <see cref="TapMode"/> value.</exception>
     /// <remarks>
@@ -75,8 +76,7 @@ public sealed class FeatureTap : IDisposable
         Path = path;
         this.site = site;
         recorder = new Recorder(this, selector, recordEveryCall);
-        (attachment, Mode) = ModuleInterception.Attach(target, mode, recorder, input: false, output: true, site);
-        requestedMode = mode;
+        (attachment, Mode, hookFix) = ModuleInterception.Attach(target, mode, recorder, input: false, output: true, site);
     }
 
     /// <summary>The dotted path of the tapped submodule.</summary>
@@ -95,7 +95,9 @@ public sealed class FeatureTap : IDisposable
     /// </summary>
     /// <exception cref="InvalidOperationException">
     /// Nothing was recorded: the model did not run, or (hook mode) its parent invoked the submodule with
-    /// <c>forward(...)</c>, which TorchSharp runs without hooks. The message explains the fix.
+    /// <c>forward(...)</c>, which TorchSharp runs without hooks. The message names the fix: <see cref="TapMode.Auto"/>
+    /// where a substitute fits the parent's slot, else the one-line model change (the slot's declared type, or
+    /// <c>.call(...)</c> instead of <c>.forward(...)</c> in the parent).
     /// </exception>
     /// <exception cref="ObjectDisposedException">The tap is disposed.</exception>
     public IReadOnlyList<Tensor> Features
@@ -107,7 +109,10 @@ public sealed class FeatureTap : IDisposable
         }
     }
 
-    /// <summary>While true the tap records nothing (see <c>Distiller.Suspend()</c>).</summary>
+    /// <summary>
+    /// While true the tap records nothing (the distiller suspends its taps while the models run for anything but a
+    /// distillation step, e.g. a validation pass).
+    /// </summary>
     internal bool Suspended { get; set; }
 
     /// <summary>
@@ -133,14 +138,10 @@ public sealed class FeatureTap : IDisposable
 
     private string NothingCapturedMessage()
         => Mode == TapMode.Hook
-            ? $"The feature tap at '{Path}' recorded nothing since it was attached or last cleared. Either the model's forward "
-              + "has not run yet, or its parent invokes this submodule with .forward(...): TorchSharp runs forward hooks only "
-              + "when a module is invoked with .call(...), never with .forward(...). "
-              + (requestedMode == TapMode.Auto
-                  ? "No field or list item of its parent holds it, so only a hook could be attached: keep it in a field of its parent, "
-                    + $"or change the parent to invoke '{Path}' with .call(...)."
-                  : $"Fix: attach the tap with TapMode.Auto (the default; it records both), or change the parent to invoke '{Path}' with .call(...).")
-            : $"The feature tap at '{Path}' ({Mode}) recorded nothing since it was attached or last cleared: the model's "
+            ? $"The feature tap at {site.Describe(Path)} (TapMode.Hook) recorded nothing since it was attached or last cleared. Either the "
+              + "model's forward has not run yet, or its parent invokes this submodule with .forward(...): TorchSharp runs forward hooks "
+              + $"only when a module is invoked with .call(...), never with .forward(...). {hookFix}"
+            : $"The feature tap at {site.Describe(Path)} ({Mode}) recorded nothing since it was attached or last cleared: the model's "
               + "forward has not run yet, or it did not invoke this submodule through the field or item that holds it.";
 
     /// <summary>Records each forward's tensors; with <paramref name="everyCall"/> it appends them to those of earlier calls since the last clear (a head shared by the levels, called once per level).</summary>

@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Diagnostics;
 using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Losses;
@@ -23,7 +24,9 @@ namespace DeFeat.Hooks.RoiHeads;
 public sealed class ProposalRelay : IDisposable
 {
     private readonly Source source;
+    private readonly TapSite sourceSite;
     private readonly TapSite targetSite;
+    private readonly string? sourceHookFix;
     private IDisposable? sourceAttachment;
     private IDisposable? targetAttachment;
 
@@ -32,8 +35,8 @@ public sealed class ProposalRelay : IDisposable
     /// <param name="target">The head that receives them.</param>
     /// <exception cref="ArgumentNullException">An endpoint or one of its members is null.</exception>
     /// <exception cref="ArgumentException">
-    /// A head path names no submodule (nearest valid paths listed), or cannot be intercepted the requested way (e.g.
-    /// <see cref="TapMode.Hook"/> on a head its parent invokes only with <c>forward(...)</c>).
+    /// A head path names no submodule (nearest valid paths listed), or cannot be intercepted the requested way
+    /// (<see cref="TapMode.Wrapper"/> or <see cref="TapMode.StandIn"/> where that substitute does not fit).
     /// </exception>
     /// <exception cref="ArgumentOutOfRangeException">An endpoint's <see cref="RoiHeadEndpoint.Mode"/> is not a <see cref="TapMode"/> value.</exception>
     /// <remarks>
@@ -66,11 +69,12 @@ public sealed class ProposalRelay : IDisposable
         SourceEndpoint = source;
         TargetEndpoint = target;
         this.source = new Source(source.Arguments, sourceSite.Describe(source.HeadPath));
+        this.sourceSite = sourceSite;
         this.targetSite = targetSite;
-        sourceAttachment = ModuleInterception.Attach(sourceHead, source.Mode, this.source, input: true, output: false, sourceSite).Attachment;
+        (sourceAttachment, _, sourceHookFix) = ModuleInterception.Attach(sourceHead, source.Mode, this.source, input: true, output: false, sourceSite);
         try
         {
-            targetAttachment = ModuleInterception.Attach(targetHead, target.Mode, new Target(this), input: true, output: false, targetSite).Attachment;
+            targetAttachment = ModuleInterception.Attach(targetHead, target.Mode, new Target(this), input: true, output: false, targetSite).Handle;
         }
         catch
         {
@@ -88,7 +92,12 @@ public sealed class ProposalRelay : IDisposable
     /// <summary>Whether the source head has run since the last <see cref="Clear"/>.</summary>
     public bool HasProposals => source.Proposals is not null;
 
-    /// <summary>Whether the target head has received the current proposals.</summary>
+    /// <summary>
+    /// Whether the target head has received the current proposals. Stays false while the target model has not run
+    /// since the source did, and also when the target endpoint is a hook (<see cref="TapMode.Hook"/>, asked for or all
+    /// its parent allows) on a head its parent invokes with <c>forward(...)</c>, which TorchSharp runs without hooks:
+    /// that head then classifies its own proposals. Check it after the target model ran.
+    /// </summary>
     public bool Delivered { get; private set; }
 
     /// <summary>The proposals the source head was given in its latest forward (since the last <see cref="Clear"/>).</summary>
@@ -130,10 +139,11 @@ public sealed class ProposalRelay : IDisposable
     }
 
     private string NotRunMessage(string action)
-        => $"Cannot {action} proposals: the source RoI head '{SourceEndpoint.HeadPath}' has not run since the relay was attached or "
-           + $"cleared. Run the {"source model"} before the target "
-           + $"(teacher-sampled proposals: the teacher first). If it did run, its parent invokes the head with .forward(...), "
-           + "which TorchSharp runs without hooks: use TapMode.Auto (the default) for that endpoint or call the head with .call(...).";
+        => $"Cannot {action} proposals: the source RoI head at {sourceSite.Describe(SourceEndpoint.HeadPath)} has not run since the relay was "
+           + "attached or cleared. Run the source model before the target (teacher-sampled proposals: the teacher first)."
+           + (sourceHookFix is null
+               ? string.Empty
+               : " If it did run, its parent invokes the head with .forward(...), which TorchSharp runs without hooks. " + sourceHookFix);
 
     /// <summary>While true the relay neither reads nor substitutes proposals: both heads run as written (see <c>Distiller.Suspend()</c>).</summary>
     internal bool Suspended

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using DeFeat.Hooks.Diagnostics;
 using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Losses;

@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Diagnostics;
 using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.RoiHeads;

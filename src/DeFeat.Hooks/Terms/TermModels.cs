@@ -1,4 +1,4 @@
-using DeFeat.Hooks.Recording;
+using DeFeat.Hooks.Interception;
 using static TorchSharp.torch;
 
 namespace DeFeat.Hooks.Terms;

@@ -41,18 +41,30 @@ public sealed class AdaptationConv : nn.Module<Tensor, Tensor>
 
     private readonly Conv2d conv;
 
-    /// <summary>Creates the adaptation convolution with the official initialisation, on the CPU in float32.</summary>
+    /// <summary>
+    /// Creates the adaptation convolution with the official initialisation, on <paramref name="device"/> in
+    /// <paramref name="dtype"/> (as TorchSharp's own modules take them: the parameters are created and initialised
+    /// there, with no CPU float32 copy first).
+    /// </summary>
     /// <param name="inChannels">Student channels C_s of this level; &gt; 0.</param>
     /// <param name="outChannels">Teacher channels C_t of this level; &gt; 0.</param>
+    /// <param name="device">The parameters' device; null = the CPU (or TorchSharp's default device).</param>
+    /// <param name="dtype">The parameters' floating dtype; null = float32 (or TorchSharp's default dtype).</param>
     /// <exception cref="ArgumentOutOfRangeException">A channel count is ≤ 0.</exception>
-    public AdaptationConv(long inChannels, long outChannels)
+    /// <exception cref="ArgumentException"><paramref name="dtype"/> is not a floating-point dtype.</exception>
+    public AdaptationConv(long inChannels, long outChannels, Device? device = null, ScalarType? dtype = null)
         : base(nameof(AdaptationConv))
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(inChannels);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outChannels);
         InChannels = inChannels;
         OutChannels = outChannels;
-        conv = nn.Conv2d(inChannels, outChannels, kernel_size: 3, stride: 1, padding: 1, bias: true);
+        if (dtype is { } requested && !torch.is_floating_point(requested))
+        {
+            throw new ArgumentException($"{nameof(dtype)} must be a floating-point dtype; got {requested}.", nameof(dtype));
+        }
+
+        conv = nn.Conv2d(inChannels, outChannels, kernel_size: 3, stride: 1, padding: 1, bias: true, device: device, dtype: dtype);
         using (torch.no_grad())
         {
             using var scale = InitialWeightScale.ToScalar();

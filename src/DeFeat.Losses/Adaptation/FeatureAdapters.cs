@@ -12,8 +12,9 @@ namespace DeFeat.Losses.Adaptation;
 /// <remarks>
 /// The layers are registered as submodules (a <see cref="ModuleList{T}"/>), so <c>parameters()</c> of this module —
 /// and of a <see cref="Features.DecoupledFeatureLoss"/> built with it — includes them. They are trained with the
-/// student: give the student's optimiser <c>adapters.parameters()</c> (or <c>loss.parameters()</c>) as well, and move
-/// them to the student's device and dtype with <c>to(...)</c>. They are dropped at inference. Inputs in another
+/// student: give the student's optimiser <c>adapters.parameters()</c> (or <c>loss.parameters()</c>) as well, and create
+/// them on the student's device and in its dtype (the <c>device</c> / <c>dtype</c> constructor parameters) or move them
+/// there with <c>to(...)</c>. They are dropped at inference. Inputs in another
 /// floating dtype than the layers (float16 / bfloat16 student features) are cast to the layers' dtype.
 /// </remarks>
 public sealed class FeatureAdapters : nn.Module<IReadOnlyList<Tensor>, Tensor[]>
@@ -23,10 +24,12 @@ public sealed class FeatureAdapters : nn.Module<IReadOnlyList<Tensor>, Tensor[]>
     /// <summary>Creates one adapter per level: <paramref name="studentChannels"/>[l] → <paramref name="teacherChannels"/>[l].</summary>
     /// <param name="studentChannels">C_s,l for each level; at least one level, each &gt; 0.</param>
     /// <param name="teacherChannels">C_t,l for each level; as many levels as <paramref name="studentChannels"/>, each &gt; 0.</param>
+    /// <param name="device">The layers' device (see <see cref="AdaptationConv"/>); null = the CPU (or TorchSharp's default device).</param>
+    /// <param name="dtype">The layers' floating dtype; null = float32 (or TorchSharp's default dtype).</param>
     /// <exception cref="ArgumentNullException">A list is null.</exception>
-    /// <exception cref="ArgumentException">No level, or the two lists differ in length.</exception>
+    /// <exception cref="ArgumentException">No level, the two lists differ in length, or <paramref name="dtype"/> is not floating point.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A channel count is ≤ 0.</exception>
-    public FeatureAdapters(IReadOnlyList<long> studentChannels, IReadOnlyList<long> teacherChannels)
+    public FeatureAdapters(IReadOnlyList<long> studentChannels, IReadOnlyList<long> teacherChannels, Device? device = null, ScalarType? dtype = null)
         : base(nameof(FeatureAdapters))
     {
         Guard.NotNull(studentChannels, nameof(studentChannels));
@@ -42,7 +45,7 @@ public sealed class FeatureAdapters : nn.Module<IReadOnlyList<Tensor>, Tensor[]>
         StudentChannels = studentChannels.ToArray();
         TeacherChannels = teacherChannels.ToArray();
         levels = new ModuleList<AdaptationConv>(
-            studentChannels.Zip(teacherChannels, (input, output) => new AdaptationConv(input, output)).ToArray());
+            studentChannels.Zip(teacherChannels, (input, output) => new AdaptationConv(input, output, device, dtype)).ToArray());
         RegisterComponents();
     }
 

@@ -6,9 +6,6 @@ namespace DeFeat.Losses.Features;
 /// </summary>
 public sealed record DecoupledFeatureLossOptions
 {
-    private readonly double objectWeight = 4.0;
-    private readonly double backgroundWeight = 16.0;
-
     /// <summary>The authors' COCO setting: λ_obj = 4, λ_bg = 16 (the defaults).</summary>
     public static DecoupledFeatureLossOptions Coco { get; } = new();
 
@@ -18,14 +15,14 @@ public sealed record DecoupledFeatureLossOptions
     /// <summary>λ_obj, the weight of the object-region term; finite, ≥ 0. Default 4.</summary>
     public double ObjectWeight
     {
-        get => objectWeight;
-        init => objectWeight = Guard.NonNegative(value, nameof(ObjectWeight));
-    }
+        get;
+        init => field = Guard.NonNegative(value, nameof(ObjectWeight));
+    } = 4.0;
 
     /// <summary>λ_bg, the weight of the background-region term; finite, ≥ 0 (0 = object-only imitation). Default 16.</summary>
     public double BackgroundWeight
     {
-        get => backgroundWeight;
-        init => backgroundWeight = Guard.NonNegative(value, nameof(BackgroundWeight));
-    }
+        get;
+        init => field = Guard.NonNegative(value, nameof(BackgroundWeight));
+    } = 16.0;
 }

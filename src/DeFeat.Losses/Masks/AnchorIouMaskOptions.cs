@@ -43,7 +43,7 @@ public sealed record AnchorIouMaskOptions
     public double IouFactor
     {
         get;
-        init => field = Guard.InRange(Guard.Positive(value, nameof(IouFactor)), 0, 1, nameof(IouFactor));
+        init => field = Guard.Fraction(value, nameof(IouFactor));
     } = 0.5;
 
     /// <summary>

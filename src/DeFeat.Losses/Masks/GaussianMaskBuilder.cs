@@ -28,7 +28,7 @@ public sealed class GaussianMaskBuilder : ObjectMaskBuilder
     public double SigmaFactor
     {
         get;
-        init => field = Guard.InRange(Guard.Positive(value, nameof(SigmaFactor)), 0, 1, nameof(SigmaFactor));
+        init => field = Guard.Fraction(value, nameof(SigmaFactor));
     } = DefaultSigmaFactor;
 
     /// <summary>

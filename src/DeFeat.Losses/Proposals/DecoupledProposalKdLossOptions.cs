@@ -8,25 +8,19 @@ namespace DeFeat.Losses.Proposals;
 /// </summary>
 public sealed record DecoupledProposalKdLossOptions
 {
-    private readonly double objectWeight = 2.0;
-    private readonly double backgroundWeight = 2.0;
-    private readonly double objectTemperature = 1.0;
-    private readonly double backgroundTemperature = 1.0;
-    private readonly int? backgroundIndex;
-
     /// <summary>β_obj, the weight of the positive-proposal KL term; finite, ≥ 0. Default 2.</summary>
     public double ObjectWeight
     {
-        get => objectWeight;
-        init => objectWeight = Guard.NonNegative(value, nameof(ObjectWeight));
-    }
+        get;
+        init => field = Guard.NonNegative(value, nameof(ObjectWeight));
+    } = 2.0;
 
     /// <summary>β_bg, the weight of the background-proposal KL term; finite, ≥ 0. Default 2.</summary>
     public double BackgroundWeight
     {
-        get => backgroundWeight;
-        init => backgroundWeight = Guard.NonNegative(value, nameof(BackgroundWeight));
-    }
+        get;
+        init => field = Guard.NonNegative(value, nameof(BackgroundWeight));
+    } = 2.0;
 
     /// <summary>The smallest temperature accepted: below it the scaled logits s/T overflow float32 and the KL is NaN.</summary>
     public const double MinimumTemperature = 1e-6;
@@ -37,16 +31,16 @@ public sealed record DecoupledProposalKdLossOptions
     /// <summary>T_obj, the softmax temperature for positive proposals, in [<see cref="MinimumTemperature"/>, <see cref="MaximumTemperature"/>]. Default 1.</summary>
     public double ObjectTemperature
     {
-        get => objectTemperature;
-        init => objectTemperature = Guard.Temperature(value, MinimumTemperature, MaximumTemperature, nameof(ObjectTemperature));
-    }
+        get;
+        init => field = Guard.Temperature(value, MinimumTemperature, MaximumTemperature, nameof(ObjectTemperature));
+    } = 1.0;
 
     /// <summary>T_bg, the softmax temperature for background proposals, in [<see cref="MinimumTemperature"/>, <see cref="MaximumTemperature"/>]. Default 1.</summary>
     public double BackgroundTemperature
     {
-        get => backgroundTemperature;
-        init => backgroundTemperature = Guard.Temperature(value, MinimumTemperature, MaximumTemperature, nameof(BackgroundTemperature));
-    }
+        get;
+        init => field = Guard.Temperature(value, MinimumTemperature, MaximumTemperature, nameof(BackgroundTemperature));
+    } = 1.0;
 
     /// <summary>
     /// The label index of the background class, in [0, K]; <c>null</c> (the default) means the last logit column
@@ -54,8 +48,8 @@ public sealed record DecoupledProposalKdLossOptions
     /// </summary>
     public int? BackgroundIndex
     {
-        get => backgroundIndex;
-        init => backgroundIndex = value is null or >= 0
+        get;
+        init => field = value is null or >= 0
             ? value
             : throw new ArgumentOutOfRangeException(nameof(BackgroundIndex), value, $"{nameof(BackgroundIndex)} must be >= 0 or null; got {value}.");
     }

@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Tests.Support;
 using DeFeat.Hooks.Tests.Toys.MlNetStyle;
@@ -36,6 +37,20 @@ public class ContainerItemTapTests
     }
 
     [Fact]
+    public void A_sequential_item_read_before_the_model_ran_says_that_its_hook_records_once_the_model_runs()
+    {
+        using var model = new ContainerToy();
+        using var tap = new FeatureTap(model, "body.conv");
+
+        var read = () => tap.Features;
+
+        tap.Mode.Should().Be(TapMode.Hook);
+        read.Should().Throw<InvalidOperationException>().WithMessage(
+            "The feature tap at path 'body.conv' (TapMode.Hook) recorded nothing*Its parent is a Sequential, which invokes its items with .call(...): "
+            + "run the model before reading.");
+    }
+
+    [Fact]
     public void Disposing_the_model_while_a_stand_in_is_in_place_frees_nothing_twice()
     {
         var model = new ContainerToy();
@@ -65,7 +80,7 @@ public class ContainerItemTapTests
 
         tap.Mode.Should().Be(TapMode.Hook);
         var read = () => tap.Features;
-        read.Should().Throw<InvalidOperationException>().WithMessage("*No field or list item of its parent holds it*.call(...)*");
+        read.Should().Throw<InvalidOperationException>().WithMessage("*No field or list item of ContainerItemTapTests.RegistryOnlyToy holds it*.call(...) instead of .forward(...) in ContainerItemTapTests.RegistryOnlyToy*");
     }
 
     /// <summary>Registers its child by name only and looks it up on every forward, invoking it with .forward(...).</summary>

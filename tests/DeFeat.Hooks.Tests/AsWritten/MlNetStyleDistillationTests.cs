@@ -1,5 +1,6 @@
 using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Distillation;
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Tests.Support;
@@ -250,19 +251,26 @@ public class MlNetStyleDistillationTests
     }
 
     [Fact]
-    public void A_sealed_leaf_invoked_with_forward_fails_at_attach_with_the_one_line_fix()
+    public void A_sealed_leaf_invoked_with_forward_gets_a_hook_whose_first_read_names_the_one_line_fix()
     {
+        using var scope = torch.NewDisposeScope();
         using var model = new MlNetStyleRetinaNet(4);
         var before = ModelSnapshot.Of(model);
+        var field = new FeatureTap(model, "bbox_head.retina_cls");
+        var item = new FeatureTap(model, "neck.lateral_convs.0");
 
-        var field = () => new FeatureTap(model, "bbox_head.retina_cls");
-        var item = () => new FeatureTap(model, "neck.lateral_convs.0");
+        model.forward(Images());
 
-        field.Should().Throw<ArgumentException>().WithMessage(
-            "path 'bbox_head.retina_cls'*the field 'retina_cls' of MlNetStyleRetinaHead is declared as Conv2d*sealed*"
-            + "MlNetStyleRetinaHead.forward*declare the field 'retina_cls' as nn.Module<Tensor, Tensor>*.call(...)*");
-        item.Should().Throw<ArgumentException>().WithMessage(
-            "path 'neck.lateral_convs.0'*ModuleList<Conv2d> are declared as Conv2d*MlNetStyleFpn.forward*nn.Module<Tensor, Tensor>*.call(...)*");
+        (field.Mode, item.Mode).Should().Be((TapMode.Hook, TapMode.Hook));
+        FluentActions.Invoking(() => field.Features).Should().Throw<InvalidOperationException>().WithMessage(
+            "The feature tap at path 'bbox_head.retina_cls'*The field 'retina_cls' of MlNetStyleRetinaHead is declared as Conv2d*sealed*"
+            + "if MlNetStyleRetinaHead invokes it with .forward(...)*declare the field 'retina_cls' as nn.Module<Tensor, Tensor>*"
+            + ".call(...) instead of .forward(...) in MlNetStyleRetinaHead*");
+        FluentActions.Invoking(() => item.Features).Should().Throw<InvalidOperationException>().WithMessage(
+            "The feature tap at path 'neck.lateral_convs.0'*ModuleList<Conv2d> are declared as Conv2d*if MlNetStyleFpn invokes it with .forward(...)*"
+            + "nn.Module<Tensor, Tensor>*.call(...) instead of .forward(...) in MlNetStyleFpn*");
+        field.Dispose();
+        item.Dispose();
         ModelSnapshot.Of(model).Differences(before).Should().BeEmpty();
         model.modules().Sum(HookInspection.HookCount).Should().Be(0);
     }

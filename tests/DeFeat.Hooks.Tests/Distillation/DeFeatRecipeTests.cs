@@ -1,7 +1,7 @@
 using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Distillation;
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.RoiHeads;
-using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Schedules;
 using DeFeat.Hooks.Tests.Support;
 using DeFeat.Hooks.Tests.Toys;

@@ -1,6 +1,6 @@
 using DeFeat.Hooks.Distillation;
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.RoiHeads;
-using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Tests.Toys;
 using DeFeat.Losses.Adaptation;

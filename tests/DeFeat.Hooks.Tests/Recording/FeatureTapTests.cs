@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Tests.Support;
 using DeFeat.Hooks.Tests.Toys;

@@ -1,7 +1,11 @@
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Distillation;
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.RoiHeads;
+using DeFeat.Hooks.Teacher;
 using DeFeat.Hooks.Tests.Support;
+using DeFeat.Hooks.Tests.Toys;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,7 +13,8 @@ namespace DeFeat.Hooks.Tests.Reliability;
 
 /// <summary>
 /// An explicit <see cref="TapMode.Hook"/> on a submodule that its parent invokes only with <c>forward(...)</c> (which
-/// TorchSharp runs without hooks) is refused when attached, with the fix, instead of recording nothing until the first read.
+/// TorchSharp runs without hooks) is attached as asked; its first empty read names the fix (TapMode.Auto where a
+/// substitute fits, else the one-line model change), and disposing leaves the model as it was.
 /// </summary>
 public sealed class HookOnForwardCallTests : IDisposable
 {
@@ -18,17 +23,23 @@ public sealed class HookOnForwardCallTests : IDisposable
     public void Dispose() => scope.Dispose();
 
     [Fact]
-    public void A_hook_tap_on_a_child_its_parent_calls_with_forward_is_refused_with_the_fix_and_the_model_untouched()
+    public void A_hook_tap_on_a_child_its_parent_calls_with_forward_records_nothing_and_its_first_read_names_the_fix()
     {
         using var model = new ForwardParent();
         var before = ModelSnapshot.Of(model);
+        var tap = new FeatureTap(model, "body", TapMode.Hook);
 
-        var attach = () => new FeatureTap(model, "body", TapMode.Hook);
+        model.call(torch.ones(2, 3));
 
-        attach.Should().Throw<ArgumentException>().WithParameterName("path").WithMessage(
-            "path 'body' cannot be recorded with TapMode.Hook: HookOnForwardCallTests.ForwardParent.forward invokes it with .forward(...)*"
-            + "never record*TapMode.Auto*wrapper in the field 'body' of HookOnForwardCallTests.ForwardParent*"
-            + ".call(...) instead of .forward(...) in HookOnForwardCallTests.ForwardParent.forward*");
+        tap.Mode.Should().Be(TapMode.Hook);
+        tap.HasCapture.Should().BeFalse();
+        var read = () => tap.Features;
+        read.Should().Throw<InvalidOperationException>().WithMessage(
+            "The feature tap at path 'body' (TapMode.Hook) recorded nothing*.forward(...)*"
+            + "If HookOnForwardCallTests.ForwardParent invokes it with .forward(...), the hook never records*"
+            + "TapMode.Auto*wrapper in the field 'body' of HookOnForwardCallTests.ForwardParent*"
+            + ".call(...) instead of .forward(...) in HookOnForwardCallTests.ForwardParent*");
+        tap.Dispose();
         HookInspection.HookCount(model.Body).Should().Be(0);
         ModelSnapshot.Of(model).Differences(before).Should().BeEmpty();
     }
@@ -47,49 +58,63 @@ public sealed class HookOnForwardCallTests : IDisposable
     }
 
     [Fact]
-    public void Where_no_substitute_fits_either_the_refusal_names_the_one_line_model_change()
+    public void Where_no_substitute_fits_either_the_first_read_names_the_one_line_model_change()
     {
         using var model = new SealedFieldParent();
+        var tap = new FeatureTap(model, "body", TapMode.Hook);
 
-        var attach = () => new FeatureTap(model, "body", TapMode.Hook);
+        model.call(torch.ones(2, 3));
 
-        attach.Should().Throw<ArgumentException>().WithParameterName("path").WithMessage(
-            "path 'body' cannot be recorded: the field 'body' of HookOnForwardCallTests.SealedFieldParent is declared as "
-            + "HookOnForwardCallTests.SealedDoubler*is sealed, so neither a wrapper nor a stand-in fits*"
+        var read = () => tap.Features;
+        read.Should().Throw<InvalidOperationException>().WithMessage(
+            "The feature tap at path 'body' (TapMode.Hook) recorded nothing*The field 'body' of HookOnForwardCallTests.SealedFieldParent is "
+            + "declared as HookOnForwardCallTests.SealedDoubler*is sealed, so neither a wrapper nor a stand-in fits*"
             + "declare the field 'body' as nn.Module<Tensor, Tensor>, or invoke it with .call(...)*");
+        tap.Dispose();
         HookInspection.HookCount(model.Body).Should().Be(0);
     }
 
     [Fact]
-    public void A_distiller_asked_for_hooks_on_such_a_child_refuses_and_leaves_both_models_as_they_were()
+    public void A_distiller_asked_for_hooks_on_such_a_child_names_the_option_and_the_fix_at_its_first_step_and_detaches_on_dispose()
     {
         using var teacher = new ForwardParent();
         using var student = new ForwardParent();
         var options = new DeFeatRecipeOptions { TeacherNeckPath = "body", StudentNeckPath = "body" };
+        var distiller = DeFeatRecipe.Create(teacher, student, options, new DistillerOptions { StudentTapMode = TapMode.Hook });
+        var images = torch.ones(2, 3, 16, 16);
+        distiller.Teacher.Run(() => teacher.call(images));
+        student.call(images);
 
-        var create = () => DeFeatRecipe.Create(teacher, student, options, new DistillerOptions { StudentTapMode = TapMode.Hook });
+        Tensor[] gtBoxes = [torch.tensor(new float[,] { { 1, 2, 9, 11 } }), torch.zeros(0, 4)];
 
-        create.Should().Throw<ArgumentException>().WithParameterName("options.StudentNeckPath")
-            .WithMessage("options.StudentNeckPath 'body' (student) cannot be recorded with TapMode.Hook*TapMode.Auto*");
+        var compute = () => distiller.call(gtBoxes, new ImageSize(16, 16));
+
+        compute.Should().Throw<InvalidOperationException>()
+            .WithMessage("The feature tap at options.StudentNeckPath 'body' (student) (TapMode.Hook) recorded nothing*TapMode.Auto*");
+        distiller.Dispose();
         (HookInspection.HookCount(teacher.Body) + HookInspection.HookCount(student.Body)).Should().Be(0);
-        ReferenceEquals(teacher.BodyField, teacher.Body).Should().BeTrue("the teacher's slot got no wrapper, or had it removed");
-        teacher.training.Should().BeTrue("a refused distiller does not freeze the teacher");
-        teacher.parameters().Should().OnlyContain(parameter => parameter.requires_grad);
+        ReferenceEquals(teacher.BodyField, teacher.Body).Should().BeTrue("the teacher's wrapper was removed on dispose");
     }
 
     [Fact]
-    public void A_proposal_relay_asked_for_hooks_on_such_a_head_is_refused_and_detaches_its_source()
+    public void A_proposal_relay_with_a_hook_on_such_a_head_delivers_nothing_and_Delivered_says_so()
     {
-        using var source = new ForwardParent();
-        using var target = new ForwardParent();
-        var map = new RoiHeadArgumentPositions(0, 1);
+        using var teacher = new TwoStageToy(8, seed: 1, CallStyle.Forward);
+        using var student = new TwoStageToy(4, seed: 2, CallStyle.Forward);
+        var map = new RoiHeadArgumentPositions(1, 2);
+        var relay = new ProposalRelay(new RoiHeadEndpoint(teacher, "roi_head", map), new RoiHeadEndpoint(student, "roi_head", map, TapMode.Hook));
+        var images = torch.randn(2, 3, 16, 16);
 
-        var attach = () => new ProposalRelay(new RoiHeadEndpoint(source, "body", map), new RoiHeadEndpoint(target, "body", map, TapMode.Hook));
+        new FrozenTeacher(teacher).Run(() => teacher.call(images));
+        student.call(images);
 
-        attach.Should().Throw<ArgumentException>().WithParameterName("target.HeadPath")
-            .WithMessage("target.HeadPath 'body' cannot be recorded with TapMode.Hook*");
-        ReferenceEquals(source.BodyField, source.Body).Should().BeTrue("the source's wrapper was removed again");
-        HookInspection.HookCount(target.Body).Should().Be(0);
+        relay.HasProposals.Should().BeTrue("the source head is recorded through a wrapper");
+        relay.Delivered.Should().BeFalse("the student's parent invokes its head with .forward(...), which runs no pre-hook");
+        TensorIdentity.SameTensor(student.RoiHead.LastRois, teacher.RoiHead.LastRois!).Should().BeFalse("the student head kept its own proposals");
+        HookInspection.HookCount(student.RoiHead).Should().Be(1);
+        relay.Dispose();
+        HookInspection.HookCount(student.RoiHead).Should().Be(0);
+        new nn.Module[] { teacher, student }.SelectMany(model => model.modules()).Sum(HookInspection.HookCount).Should().Be(0);
     }
 
     /// <summary>Doubles its input (its scale, a parameter, starts at 2).</summary>

@@ -1,4 +1,5 @@
 using DeFeat.Hooks.Distillation;
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Terms;

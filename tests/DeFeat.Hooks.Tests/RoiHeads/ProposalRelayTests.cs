@@ -1,5 +1,5 @@
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.RoiHeads;
-using DeFeat.Hooks.Recording;
 using DeFeat.Hooks.Teacher;
 using DeFeat.Hooks.Tests.Support;
 using DeFeat.Hooks.Tests.Toys;

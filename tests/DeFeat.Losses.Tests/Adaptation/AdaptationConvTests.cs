@@ -90,6 +90,54 @@ public sealed class AdaptationConvTests : IDisposable
     }
 
     [Fact]
+    public void A_dtype_given_to_the_constructor_creates_the_parameters_in_it_with_the_official_initialisation()
+    {
+        using var adapter = new AdaptationConv(16, 32, dtype: ScalarType.Float64);
+        var input = torch.randn(2, 16, 5, 4, ScalarType.Float64);
+
+        var output = adapter.call(input);
+
+        adapter.parameters().Should().OnlyContain(parameter => parameter.dtype == ScalarType.Float64 && parameter.device_type == DeviceType.CPU);
+        adapter.Weight.requires_grad.Should().BeTrue();
+        var weights = FeatureLossOracle.Values(adapter.Weight);
+        weights.Max(Math.Abs).Should().BeLessThanOrEqualTo(2e-4);
+        weights.Should().Contain(w => w != 0);
+        FeatureLossOracle.Values(adapter.Bias).Max(Math.Abs).Should().BeLessThanOrEqualTo(1.0 / 12, "TorchSharp's default bias init: ±1/√(16·9)");
+        output.dtype.Should().Be(ScalarType.Float64);
+        var expected = FeatureLossOracle.Conv3x3(
+            FeatureLossOracle.Values(input), 2, 16, 5, 4, FeatureLossOracle.Values(adapter.Weight), FeatureLossOracle.Values(adapter.Bias), 32);
+        FeatureLossOracle.Values(output).Should().Equal(expected, (a, e) => Math.Abs(a - e) <= 1e-12 * Math.Max(1, Math.Abs(e)));
+    }
+
+    [Fact]
+    public void A_device_given_to_the_constructor_holds_the_parameters()
+    {
+        using var adapter = new AdaptationConv(3, 4, torch.CPU);
+
+        adapter.parameters().Should().OnlyContain(parameter => parameter.device_type == DeviceType.CPU && parameter.dtype == ScalarType.Float32);
+    }
+
+    [CudaFact]
+    public void A_cuda_device_and_bfloat16_given_to_the_constructor_hold_the_parameters_and_forward_runs_there()
+    {
+        using var adapter = new AdaptationConv(3, 4, torch.CUDA, ScalarType.BFloat16);
+        var input = torch.randn(1, 3, 4, 4, device: torch.CUDA);
+
+        var output = adapter.call(input);
+
+        adapter.parameters().Should().OnlyContain(parameter => parameter.device_type == DeviceType.CUDA && parameter.dtype == ScalarType.BFloat16);
+        output.device_type.Should().Be(DeviceType.CUDA);
+        output.dtype.Should().Be(ScalarType.BFloat16);
+        var expected = nn.functional.conv2d(input.to_type(ScalarType.BFloat16), adapter.Weight, adapter.Bias, padding: [1, 1]);
+        output.allclose(expected, rtol: 0, atol: 0).Should().BeTrue();
+    }
+
+    [Fact]
+    public void A_dtype_that_is_not_floating_point_is_rejected()
+        => FluentActions.Invoking(() => new AdaptationConv(3, 4, dtype: ScalarType.Int64))
+            .Should().Throw<ArgumentException>().WithParameterName("dtype").WithMessage("dtype must be a floating-point dtype; got Int64.*");
+
+    [Fact]
     public void Channel_counts_must_be_positive()
     {
         FluentActions.Invoking(() => new AdaptationConv(0, 4))

@@ -29,6 +29,17 @@ public sealed class FeatureAdaptersTests : IDisposable
     }
 
     [Fact]
+    public void A_device_and_dtype_given_to_the_constructor_reach_every_level()
+    {
+        using var adapters = new FeatureAdapters([3, 5], [4, 8], torch.CPU, ScalarType.Float64);
+
+        adapters.parameters().Should().HaveCount(4).And.OnlyContain(
+            parameter => parameter.dtype == ScalarType.Float64 && parameter.device_type == DeviceType.CPU);
+        var adapted = adapters.call([torch.randn(1, 3, 4, 4, ScalarType.Float64), torch.randn(1, 5, 2, 2, ScalarType.Float64)]);
+        adapted.Select(level => level.dtype).Should().Equal(ScalarType.Float64, ScalarType.Float64);
+    }
+
+    [Fact]
     public void Forward_adapts_every_level_with_its_adapter()
     {
         using var adapters = new FeatureAdapters([3, 2], [4, 5]);

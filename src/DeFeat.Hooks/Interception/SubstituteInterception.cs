@@ -1,17 +1,17 @@
 using System.Linq.Expressions;
 using System.Reflection;
 using System.Runtime.CompilerServices;
-using DeFeat.Hooks.Recording;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DeFeat.Hooks.Interception;
 
 /// <summary>
-/// A submodule replaced, in every slot of its parent that holds it (<see cref="ModuleSlot"/>), by a recording
-/// substitute: a wrapper (<see cref="TapMode.Wrapper"/>) or a stand-in (<see cref="TapMode.StandIn"/>). One swap per
-/// (parent, submodule) carries all the interceptors attached to that submodule, so taps and relays on the same
-/// module share one substitute and can be removed in any order; the slots are restored when the last one is removed.
+/// A submodule replaced, in every slot of its parent that holds it (<see cref="ModuleSlot"/>), by a substitute whose
+/// <c>forward</c> runs the attached interceptors around the submodule: a wrapper (<see cref="TapMode.Wrapper"/>) or a
+/// stand-in (<see cref="TapMode.StandIn"/>). One substitution per (parent, submodule) carries all the interceptors
+/// attached to that submodule, in attachment order, so taps and relays on the same module share one substitute and can
+/// be removed in any order; the slots are restored when the last one is removed.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -27,18 +27,20 @@ namespace DeFeat.Hooks.Interception;
 /// <c>to(...)</c>, <c>train()</c> and <c>Dispose()</c> of the model see the original objects only.
 /// </para>
 /// </remarks>
-internal sealed class ModuleSwap
+internal sealed class SubstituteInterception
 {
-    private static readonly ConditionalWeakTable<nn.Module, List<ModuleSwap>> ByParent = new();
+    private static readonly ConditionalWeakTable<nn.Module, List<SubstituteInterception>> ByParent = new();
     private static readonly Lock Gate = new();
 
     private readonly nn.Module parent;
     private readonly nn.Module original;
     private readonly IReadOnlyList<ModuleSlot> slots;
     private readonly nn.Module substitute;
-    private readonly InterceptedForward forwarder;
+    private readonly Func<object?[], object?> invoke;
+    private readonly Action? refresh;
+    private IModuleInterceptor[] interceptors = [];
 
-    private ModuleSwap(nn.Module parent, nn.Module original, IReadOnlyList<ModuleSlot> slots, TapMode mode, ModuleSignature signature)
+    private SubstituteInterception(nn.Module parent, nn.Module original, IReadOnlyList<ModuleSlot> slots, TapMode mode, ModuleSignature signature)
     {
         this.parent = parent;
         this.original = original;
@@ -51,31 +53,32 @@ internal sealed class ModuleSwap
             GC.SuppressFinalize(substitute);
             var copy = FieldCopy(original.GetType());
             copy(original, substitute);
-            forwarder = new InterceptedForward(Invoker(original, signature, "forward"), () => copy(original, substitute));
+            invoke = Invoker(original, signature, "forward");
+            refresh = () => copy(original, substitute);
         }
         else
         {
             substitute = (nn.Module)Activator.CreateInstance(SubstituteTypes.Wrapper(signature), ["DeFeatWrapper"])!;
-            forwarder = new InterceptedForward(Invoker(original, signature, "call"), refresh: null);
+            invoke = Invoker(original, signature, "call");
         }
 
-        SubstituteTypes.SetForwarder(substitute, forwarder);
+        SubstituteTypes.SetInterception(substitute, this);
     }
 
     /// <summary>How the submodule is substituted: <see cref="TapMode.Wrapper"/> or <see cref="TapMode.StandIn"/>.</summary>
     public TapMode Mode { get; }
 
-    /// <summary>The swap already made for <paramref name="original"/> in <paramref name="parent"/>, or null.</summary>
-    public static ModuleSwap? Find(nn.Module parent, nn.Module original)
+    /// <summary>The substitution already made for <paramref name="original"/> in <paramref name="parent"/>, or null.</summary>
+    public static SubstituteInterception? Find(nn.Module parent, nn.Module original)
     {
         lock (Gate)
         {
-            return ByParent.TryGetValue(parent, out var swaps) ? swaps.FirstOrDefault(swap => ReferenceEquals(swap.original, original)) : null;
+            return ByParent.TryGetValue(parent, out var substitutions) ? substitutions.FirstOrDefault(substitution => ReferenceEquals(substitution.original, original)) : null;
         }
     }
 
     /// <summary>
-    /// Attaches <paramref name="interceptor"/> to <paramref name="original"/>: joins the existing swap, or puts a new
+    /// Attaches <paramref name="interceptor"/> to <paramref name="original"/>: joins the existing substitution, or puts a new
     /// substitute of kind <paramref name="mode"/> into every one of <paramref name="slots"/>. Disposing the result
     /// detaches it (and restores the slots when it was the last).
     /// </summary>
@@ -84,29 +87,57 @@ internal sealed class ModuleSwap
     {
         lock (Gate)
         {
-            var swaps = ByParent.GetOrCreateValue(parent);
-            var swap = swaps.FirstOrDefault(existing => ReferenceEquals(existing.original, original));
-            if (swap is null)
+            var substitutions = ByParent.GetOrCreateValue(parent);
+            var substitution = substitutions.FirstOrDefault(existing => ReferenceEquals(existing.original, original));
+            if (substitution is null)
             {
-                swap = new ModuleSwap(parent, original, slots, mode, signature);
+                substitution = new SubstituteInterception(parent, original, slots, mode, signature);
                 foreach (var slot in slots)
                 {
-                    slot.Set(swap.substitute);
+                    slot.Set(substitution.substitute);
                 }
 
-                swaps.Add(swap);
+                substitutions.Add(substitution);
             }
 
-            swap.forwarder.Interceptors.Add(interceptor);
-            return new Membership(swap, interceptor);
+            substitution.interceptors = [.. substitution.interceptors, interceptor];
+            return new Membership(substitution, interceptor);
         }
+    }
+
+    /// <summary>
+    /// The body of the substitute's <c>forward</c> (generated by <see cref="SubstituteTypes"/>): each interceptor sees
+    /// the arguments as the previous one left them and may replace them, the submodule runs, then each interceptor
+    /// sees the result.
+    /// </summary>
+    /// <param name="arguments">The boxed forward arguments, in order.</param>
+    /// <returns>The submodule's boxed result.</returns>
+    public object? Forward(object?[] arguments)
+    {
+        refresh?.Invoke();
+        var attached = interceptors;
+        foreach (var interceptor in attached)
+        {
+            arguments = interceptor.OnInput(arguments) ?? arguments;
+        }
+
+        var result = invoke(arguments);
+        foreach (var interceptor in attached)
+        {
+            interceptor.OnOutput(result);
+        }
+
+        return result;
     }
 
     private void Detach(IModuleInterceptor interceptor)
     {
         lock (Gate)
         {
-            if (!forwarder.Interceptors.Remove(interceptor) || forwarder.Interceptors.Count > 0)
+            var remaining = interceptors.Where(member => !ReferenceEquals(member, interceptor)).ToArray();
+            var removed = remaining.Length != interceptors.Length;
+            interceptors = remaining;
+            if (!removed || remaining.Length > 0)
             {
                 return;
             }
@@ -124,9 +155,9 @@ internal sealed class ModuleSwap
                 }
             }
 
-            if (ByParent.TryGetValue(parent, out var swaps))
+            if (ByParent.TryGetValue(parent, out var substitutions))
             {
-                swaps.Remove(this);
+                substitutions.Remove(this);
             }
 
             if (restored && Mode == TapMode.Wrapper)
@@ -163,9 +194,9 @@ internal sealed class ModuleSwap
         };
     }
 
-    private sealed class Membership(ModuleSwap swap, IModuleInterceptor interceptor) : IDisposable
+    private sealed class Membership(SubstituteInterception substitution, IModuleInterceptor interceptor) : IDisposable
     {
-        private ModuleSwap? attached = swap;
+        private SubstituteInterception? attached = substitution;
 
         public void Dispose()
         {

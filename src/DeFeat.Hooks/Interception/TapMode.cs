@@ -1,24 +1,25 @@
-namespace DeFeat.Hooks.Recording;
+namespace DeFeat.Hooks.Interception;
 
 /// <summary>
-/// How a <see cref="FeatureTap"/> (or a <see cref="RoiHeads.ProposalRelay"/>) sees a submodule's calls. Leave it at
-/// <see cref="Auto"/> unless an error message names another value.
+/// How a feature tap (<c>Recording.FeatureTap</c>) or a proposal relay (<c>RoiHeads.ProposalRelay</c>) sees a
+/// submodule's calls. Leave it at <see cref="Auto"/> unless an error message names another value.
 /// </summary>
 public enum TapMode
 {
     /// <summary>
     /// The default: a substitute in the parent's slot when the model allows one (a <see cref="Wrapper"/> when the slot
     /// is declared as the TorchSharp base type, else a <see cref="StandIn"/>), so that both <c>call(...)</c> and
-    /// <c>forward(...)</c> invocations are recorded; otherwise a <see cref="Hook"/>. When neither can record (a sealed
-    /// class in a concretely typed slot that the parent invokes with <c>forward(...)</c>), attaching fails with the
-    /// one-line model change that fixes it.
+    /// <c>forward(...)</c> invocations are recorded; otherwise a <see cref="Hook"/>. A hook cannot record a submodule
+    /// that its parent invokes with <c>forward(...)</c> (e.g. a sealed class in a concretely typed field); the first
+    /// read of what it recorded then fails with the one-line model change that fixes it.
     /// </summary>
     Auto,
 
     /// <summary>
     /// TorchSharp forward hooks (<c>register_forward_hook</c> / <c>register_forward_pre_hook</c>). They run only when
     /// the parent invokes the submodule with <c>call(...)</c>; a parent that calls <c>forward(...)</c> bypasses them.
-    /// Nothing in the model is changed besides the hook itself.
+    /// Nothing in the model is changed besides the hook itself. Attaching never guesses how the parent invokes the
+    /// submodule; when the hook has recorded nothing, the first read says so and names the fix.
     /// </summary>
     Hook,
 

@@ -1,9 +1,9 @@
-using DeFeat.Hooks.Interception;
+using DeFeat.Hooks.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace DeFeat.Hooks.Tests.Interception;
+namespace DeFeat.Hooks.Tests.Diagnostics;
 
 public class TypeNamesTests
 {

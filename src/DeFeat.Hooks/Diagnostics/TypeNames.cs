@@ -1,4 +1,4 @@
-namespace DeFeat.Hooks.Interception;
+namespace DeFeat.Hooks.Diagnostics;
 
 /// <summary>Type names as C# source spells them (<c>nn.Module&lt;List&lt;Tensor&gt;, List&lt;Tensor&gt;&gt;</c>), for error messages.</summary>
 internal static class TypeNames

@@ -1,4 +1,4 @@
-namespace DeFeat.Hooks.Interception;
+namespace DeFeat.Hooks.Diagnostics;
 
 /// <summary>
 /// Who asked for an attachment, for error messages: the argument or option that holds the path (e.g.
