@@ -49,8 +49,8 @@ public class ProposalKdBenchmarks
         using var scope = NewDisposeScope();
         var official = officialLoss.Forward(studentLogits, teacherLogits, labels);
         var ours = loss.call(studentLogits, teacherLogits, labels);
-        Agreement.Scalars($"proposal KD object term (B={Batch})", official.Object, ours.Object, 1e-4);
-        Agreement.Scalars($"proposal KD background term (B={Batch})", official.Background, ours.Background, 1e-4);
+        Agreement.Scalars($"proposal KD object part (B={Batch})", official.Object, ours.Object, 1e-4);
+        Agreement.Scalars($"proposal KD background part (B={Batch})", official.Background, ours.Background, 1e-4);
     }
 
     [GlobalCleanup]

@@ -1,5 +1,6 @@
 // A user's training loop, built against the DeFeat packages from a local feed (see eng/consumer-check.sh):
 // a tiny two-stage teacher and student, DeFeat attached from the outside with DeFeat.Hooks, 5 SGD steps.
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.RoiHeads;
 using TorchSharp;
@@ -8,13 +9,13 @@ using static TorchSharp.torch;
 torch.manual_seed(7);
 using var teacher = new TinyDetector(width: 16);
 using var student = new TinyDetector(width: 8);
-using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+using var distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
 {
     TeacherNeckPath = "neck",
     StudentNeckPath = "neck",
     TeacherChannels = [16, 16],
     StudentChannels = [8, 8],
-    RoiHeads = new RoiHeadDistillationOptions
+    ProposalKd = new ProposalKdTermOptions
     {
         TeacherHeadPath = "head",
         StudentHeadPath = "head",

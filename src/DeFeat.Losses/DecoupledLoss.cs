@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DeFeat.Losses;
 
 /// <summary>
-/// The result of a decoupled DeFeat loss: the object term and the background term, each already multiplied by its
+/// The result of a decoupled DeFeat loss: the object part and the background part, each already multiplied by its
 /// weight, and their sum. All are 0-D tensors on the inputs' device — float32 for float16, bfloat16 and float32
 /// inputs (the losses accumulate in float32), float64 for float64 inputs — with a gradient path to the student inputs
 /// (and to the adaptation layers, when there are any).

@@ -109,7 +109,7 @@ internal static class Guard
             throw new ObjectDisposedException(
                 typeName,
                 $"This {typeName} was disposed (a using block ended, or the object that owns it was disposed, e.g. a "
-                + "DeFeatDistiller); create a new one for further steps.");
+                + "Distiller); create a new one for further steps.");
         }
     }
 

@@ -93,7 +93,7 @@ public sealed class CheckpointTests : IDisposable
     }
 
     /// <summary>
-    /// Trains a tiny student with DeFeat from a tiny teacher (with a KdBalancer when <paramref name="balanced"/>); returns
+    /// Trains a tiny student with DeFeat from a tiny teacher (with a DistillationBalancer when <paramref name="balanced"/>); returns
     /// copies of the student's and adapters' parameters.
     /// </summary>
     private static (List<Tensor> Student, List<Tensor> Adapters, TrainingRun Run) TrainDistilled(
@@ -103,7 +103,7 @@ public sealed class CheckpointTests : IDisposable
         using var teacher = new FasterRcnn(TinyDetector.Config(32, 32));
         manual_seed(initSeed);
         using var student = new FasterRcnn(TinyDetector.Config(16, 16));
-        using var defeat = new DeFeatObjective(teacher, student, new DistillationSettings { BalanceRatio = balanced ? 1e-3 : null }, CPU);
+        using var defeat = new DeFeatObjective(teacher, student, new DistillationOptions { BalanceRatio = balanced ? 1e-3 : null }, CPU);
         var objective = new CrashingObjective(defeat, crashAtStep);
         var run = Trainer.Train(student, data, options, "checkpointed", objective);
         return (Copies(student.parameters()), Copies(defeat.Parameters), run);

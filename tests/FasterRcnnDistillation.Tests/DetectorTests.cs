@@ -105,7 +105,7 @@ public class DetectorTests
         student.train();
         using var batch = DetectionBatch.Collate(data.Samples, CPU);
 
-        using (var objective = new DeFeatObjective(teacher, student, new DistillationSettings(), CPU))
+        using (var objective = new DeFeatObjective(teacher, student, new DistillationOptions(), CPU))
         {
             objective.BeforeStudent(batch);
             var output = student.TrainingForward(batch);

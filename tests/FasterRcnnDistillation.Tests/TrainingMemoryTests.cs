@@ -29,7 +29,7 @@ public class TrainingMemoryTests
         var data = SyntheticShapes.Generate(2 * steps, seed: 15, imageSize: 64);
         using var teacher = new FasterRcnn(TinyDetector.Config(32, 32));
         using var student = new FasterRcnn(TinyDetector.Config(16, 16));
-        using var objective = distill ? new DeFeatObjective(teacher, student, new DistillationSettings(), CPU) : null;
+        using var objective = distill ? new DeFeatObjective(teacher, student, new DistillationOptions(), CPU) : null;
         long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
 
         var history = Trainer.Train(student, data, new TrainingOptions { Epochs = 1, BatchSize = 2, WarmupSteps = 1 }, "memory", objective).History;

@@ -51,8 +51,8 @@ internal sealed class NeckLossWorkload : IDisposable
         using var scope = NewDisposeScope();
         var official = workload.Official();
         var ours = workload.Ours();
-        Agreement.Scalars($"neck loss object term ({shapeName}, B={batch})", official.Object, ours.Object, 1e-3);
-        Agreement.Scalars($"neck loss background term ({shapeName}, B={batch})", official.Background, ours.Background, 1e-3);
+        Agreement.Scalars($"neck loss object part ({shapeName}, B={batch})", official.Object, ours.Object, 1e-3);
+        Agreement.Scalars($"neck loss background part ({shapeName}, B={batch})", official.Background, ours.Background, 1e-3);
         Agreement.Scalars($"neck loss total ({shapeName}, B={batch})", official.Total, ours.Total, 1e-3);
         return workload;
     }

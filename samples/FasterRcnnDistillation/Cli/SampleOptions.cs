@@ -41,7 +41,7 @@ public sealed record SampleOptions
                                    official VOC config; RESULTS.md: it did not help here)
           --teacher-dtype float32|bfloat16   the frozen teacher's forward in distill/compare
                                    (default float32; bfloat16 needs --proposal-kd off)
-          --kd-balance off|R       KdBalancer: hold each KD term's gradient at the student's
+          --kd-balance off|R       DistillationBalancer: hold each KD term's gradient at the student's
                                    features at most R times the detection loss's (default off:
                                    the plain λ; 0.1 made λ 3/12 harmless, RESULTS.md)
           --kd-balance-per level|term   one balance scale per neck level (default) or per term

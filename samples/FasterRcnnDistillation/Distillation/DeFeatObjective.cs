@@ -18,83 +18,83 @@ namespace FasterRcnnDistillation.Distillation;
 
 /// <summary>
 /// DeFeat attached to this detector from the outside, as a user would attach it to theirs: a
-/// <see cref="DeFeatDistiller"/> taps the <c>neck</c> of teacher and student (P2..P6) and, with proposal KD, relays
+/// <see cref="Distiller"/> taps the <c>neck</c> of teacher and student (P2..P6) and, with proposal KD, relays
 /// the RoIs the teacher sampled into the student's <c>roi_head</c> (argument 1 = rois, argument 2 = labels) and taps
 /// both heads' logits (output 0). The teacher runs frozen (eval, no gradient) before the student at every step.
 /// Loss names: neck_object, neck_background, proposal_object, proposal_background. With
-/// <see cref="DistillationSettings.BalanceRatio"/> a <see cref="KdBalancer"/> scales each term (logged as
-/// <c>kd_scale_{term}</c>); with <see cref="DistillationSettings.DiagnosticsFile"/> every
-/// <see cref="DistillationSettings.DiagnoseEvery"/> steps the <see cref="GradientBalance"/> report (at the neck and at the
+/// <see cref="DistillationOptions.BalanceRatio"/> a <see cref="DistillationBalancer"/> scales each term (logged as
+/// <c>kd_scale_{term}</c>); with <see cref="DistillationOptions.DiagnosticsFile"/> every
+/// <see cref="DistillationOptions.DiagnoseEvery"/> steps the <see cref="GradientBalance"/> report (at the neck and at the
 /// student's last backbone stage) and the teacher's neck energy in object and background cells are appended to a CSV.
 /// </summary>
 public sealed class DeFeatObjective : IDistillationObjective, IDisposable
 {
     private readonly FasterRcnn teacher;
-    private readonly DeFeatDistiller distiller;
-    private readonly KdBalancer? balancer;
-    private readonly DistillationSettings settings;
+    private readonly Distiller distiller;
+    private readonly DistillationBalancer? balancer;
+    private readonly DistillationOptions options;
     private readonly FeatureTap? studentBackbone;
     private readonly FeatureTap? teacherNeck;
     private readonly DeFeatMaskBuilder maskBuilder;
     private int step;
     private bool warned;
 
-    public DeFeatObjective(FasterRcnn teacher, FasterRcnn student, DistillationSettings settings, Device device)
+    public DeFeatObjective(FasterRcnn teacher, FasterRcnn student, DistillationOptions options, Device device)
     {
         this.teacher = teacher;
         int levels = DetectorConfig.Strides.Length;
-        distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
             StudentChannels = Enumerable.Repeat((long)student.Config.FpnChannels, levels).ToArray(),
             TeacherChannels = Enumerable.Repeat((long)teacher.Config.FpnChannels, levels).ToArray(),
             Strides = DetectorConfig.Strides.Select(s => (double)s).ToArray(),
-            MaskBuilder = new DeFeatMaskBuilder { CanonicalSize = settings.MaskCanonicalSize },
-            Schedule = settings.Schedule,
+            MaskBuilder = new DeFeatMaskBuilder { CanonicalSize = options.MaskCanonicalSize },
+            Schedule = options.Schedule,
             FeatureLoss = new DecoupledFeatureLossOptions
             {
-                ObjectWeight = settings.NeckObjectWeight,
-                BackgroundWeight = settings.NeckBackgroundWeight,
+                ObjectWeight = options.NeckObjectWeight,
+                BackgroundWeight = options.NeckBackgroundWeight,
             },
-            ProposalLoss = new DecoupledProposalKdLossOptions
-            {
-                ObjectWeight = settings.ProposalObjectWeight,
-                BackgroundWeight = settings.ProposalBackgroundWeight,
-                ValidateLabels = false,
-            },
-            RoiHeads = settings.ProposalKd
-                ? new RoiHeadDistillationOptions
+            ProposalKd = options.ProposalKd
+                ? new ProposalKdTermOptions
                 {
                     TeacherHeadPath = "roi_head",
                     StudentHeadPath = "roi_head",
                     Arguments = new RoiHeadArgumentPositions(roisArgument: 1, labelsArgument: 2),
                     LogitsOutput = 0,
+                    Loss = new DecoupledProposalKdLossOptions
+                    {
+                        ObjectWeight = options.ProposalObjectWeight,
+                        BackgroundWeight = options.ProposalBackgroundWeight,
+                        ValidateLabels = false,
+                    },
                 }
                 : null,
         });
         distiller.to(device);
-        ProposalKd = settings.ProposalKd;
-        this.settings = settings;
-        maskBuilder = new DeFeatMaskBuilder { CanonicalSize = settings.MaskCanonicalSize };
-        if (settings.BalanceRatio is { } ratio)
+        ProposalKd = options.ProposalKd;
+        this.options = options;
+        maskBuilder = new DeFeatMaskBuilder { CanonicalSize = options.MaskCanonicalSize };
+        if (options.BalanceRatio is { } ratio)
         {
-            var levelsByTerm = new Dictionary<string, int> { [DeFeatDistiller.NeckTermName] = levels };
-            if (settings.ProposalKd)
+            var levelsByTerm = new Dictionary<string, int> { [DeFeatRecipe.NeckTermName] = levels };
+            if (options.ProposalKd)
             {
-                levelsByTerm[DeFeatDistiller.ProposalTermName] = 1;
+                levelsByTerm[DeFeatRecipe.ProposalTermName] = 1;
             }
 
-            balancer = new KdBalancer(levelsByTerm, new KdBalancerOptions
+            balancer = new DistillationBalancer(levelsByTerm, new DistillationBalancerOptions
             {
                 TargetRatio = ratio,
-                PerLevel = settings.BalancePerLevel,
-                Parts = settings.BalanceBackgroundOnly ? [DecoupledFeatureTermLoss.BackgroundPart] : null,
+                PerLevel = options.BalancePerLevel,
+                Parts = options.BalanceBackgroundOnly ? [DecoupledFeatureTermLoss.BackgroundPart] : null,
             });
             balancer.to(device);
         }
 
-        if (settings.DiagnosticsFile is { } file)
+        if (options.DiagnosticsFile is { } file)
         {
             studentBackbone = new FeatureTap(student, "backbone");
             teacherNeck = new FeatureTap(teacher, "neck");
@@ -118,7 +118,7 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
             distiller.Teacher.Run(() => teacher.call(TeacherImages(batch)));
         }
 
-        if (settings.ReferenceTeacher is { } bare)
+        if (options.ReferenceTeacher is { } bare)
         {
             // The same forward on a copy the library never touched: what the teacher's part would cost bare.
             using var reference = StepProfile.Reference("bare teacher inference");
@@ -128,12 +128,12 @@ public sealed class DeFeatObjective : IDistillationObjective, IDisposable
         }
     }
 
-    private Tensor TeacherImages(DetectionBatch batch) => settings.TeacherBfloat16 ? batch.Images.to(ScalarType.BFloat16) : batch.Images;
+    private Tensor TeacherImages(DetectionBatch batch) => options.TeacherBfloat16 ? batch.Images.to(ScalarType.BFloat16) : batch.Images;
 
     public DistillationStep Losses(DetectionBatch batch, Tensor taskLoss)
     {
         var losses = distiller.call(batch.Boxes, new ImageSize((int)batch.Images.shape[2], (int)batch.Images.shape[3]));
-        if (settings.DiagnosticsFile is { } file && step % settings.DiagnoseEvery == 0)
+        if (options.DiagnosticsFile is { } file && step % options.DiagnoseEvery == 0)
         {
             Diagnose(file, losses, taskLoss, batch);
         }

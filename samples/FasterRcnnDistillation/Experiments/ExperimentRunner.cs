@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Schedules;
 using FasterRcnnDistillation.Cli;
 using FasterRcnnDistillation.Data;
@@ -46,8 +47,8 @@ public sealed class ExperimentRunner
 
     private int Classes => train.ClassNames.Count;
 
-    /// <summary>The object masks' canonical size for this run's images (<see cref="DistillationSettings.ForImageSize"/>).</summary>
-    private double MaskCanonicalSize => DistillationSettings.ForImageSize(train.ImageSize);
+    /// <summary>The object masks' canonical size for this run's images (<see cref="DistillationOptions.ForImageSize"/>).</summary>
+    private double MaskCanonicalSize => DistillationOptions.ForImageSize(train.ImageSize);
 
     private string DistillSettings => string.Create(CultureInfo.InvariantCulture,
         $"λ {options.ObjectWeight}/{options.BackgroundWeight}, KD {(options.ProposalKd ? "on" : "off")}{(options.TeacherBfloat16 ? ", teacher bf16" : "")}")
@@ -78,7 +79,7 @@ public sealed class ExperimentRunner
     /// <summary>Steps of one student run (for the KD schedules).</summary>
     private long StudentSteps => (long)Math.Max(1, train.Count / options.BatchSize) * options.StudentEpochs;
 
-    private KdWeightSchedule? Schedule => options.KdSchedule switch
+    private WeightSchedule? Schedule => options.KdSchedule switch
     {
         "constant" => null,
         "linear-decay" => new LinearDecaySchedule(StudentSteps),
@@ -179,7 +180,7 @@ public sealed class ExperimentRunner
             ? (FasterRcnn)TeacherCheckpoint.Load(options.TeacherPath, Classes, options.RoiSamples).to(device).to(ScalarType.BFloat16)
             : null;
         using var referenceTeacher = StepProfile.Enabled ? BareTeacherCopy() : null;
-        var objective = new DeFeatObjective(bfloat16Teacher ?? teacher, student, new DistillationSettings
+        var objective = new DeFeatObjective(bfloat16Teacher ?? teacher, student, new DistillationOptions
         {
             ReferenceTeacher = referenceTeacher,
             TeacherBfloat16 = options.TeacherBfloat16,

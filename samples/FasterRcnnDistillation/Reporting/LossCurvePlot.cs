@@ -2,7 +2,7 @@ namespace FasterRcnnDistillation.Reporting;
 
 /// <summary>
 /// Loss curves of training runs (moving average over 10 steps), saved as a PNG with ScottPlot. The loss axis is
-/// logarithmic: the DeFeat background term starts two orders of magnitude above the detection losses.
+/// logarithmic: the DeFeat background part starts two orders of magnitude above the detection losses.
 /// </summary>
 public static class LossCurvePlot
 {

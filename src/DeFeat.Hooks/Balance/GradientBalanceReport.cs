@@ -60,7 +60,7 @@ public sealed class GradientBalanceReport
             CultureInfo.InvariantCulture,
             $"Distillation dominates the detector's own gradient at the student's features (KD/task gradient norm above {maximumRatio:0.##}): "
             + $"{string.Join("; ", places)}. The student then learns to imitate more than to detect. Scale the term's weights down "
-            + $"(e.g. '{strongest.Term}' by {maximumRatio / strongest.Ratio:0.###}) or let a KdBalancer set the scale.");
+            + $"(e.g. '{strongest.Term}' by {maximumRatio / strongest.Ratio:0.###}) or let a DistillationBalancer set the scale.");
     }
 
     /// <summary>One line per row: loss, site, level, the two norms, their ratio and cosine (for logs).</summary>

@@ -18,7 +18,7 @@ public sealed class DistillationLosses
     internal DistillationLosses(
         IReadOnlyList<NamedLoss> parts,
         Tensor total,
-        IReadOnlyList<NamedLoss> levels,
+        IReadOnlyDictionary<string, IReadOnlyList<NamedLoss>> levelsByPart,
         IReadOnlyDictionary<string, double> weights,
         IReadOnlyDictionary<string, IReadOnlyList<string>> partsByTerm,
         IReadOnlyDictionary<string, IReadOnlyList<Tensor>> studentInputs,
@@ -27,7 +27,8 @@ public sealed class DistillationLosses
         LevelTotals = levelTotals;
         Parts = parts;
         Total = total;
-        Levels = levels;
+        LevelsByPart = levelsByPart;
+        Levels = [.. parts.SelectMany(part => levelsByPart[part.Name])];
         Weights = weights;
         PartsByTerm = partsByTerm;
         StudentInputs = studentInputs;
@@ -47,6 +48,12 @@ public sealed class DistillationLosses
     /// </summary>
     public IReadOnlyList<NamedLoss> Levels { get; }
 
+    /// <summary>
+    /// <see cref="Levels"/> by part: for each part's name (as in <see cref="Parts"/>), its level shares in level order,
+    /// empty for a part that is not a sum over levels (e.g. <c>proposal_object</c>).
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<NamedLoss>> LevelsByPart { get; }
+
     /// <summary>Each term's weight × schedule weight applied at this step, by term name.</summary>
     public IReadOnlyDictionary<string, double> Weights { get; }
 
@@ -56,7 +63,7 @@ public sealed class DistillationLosses
     /// <summary>
     /// By term name, the student tensors that term's losses were computed from, one per level, as the student produced
     /// them (before any adaptation layer): a neck's or backbone's feature maps <c>[B, C, H, W]</c>, a dense head's score maps,
-    /// an RoI head's logits <c>[R, K+1]</c>. They are where <c>GradientBalance</c> and <c>KdBalancer</c>
+    /// an RoI head's logits <c>[R, K+1]</c>. They are where <c>GradientBalance</c> and <c>DistillationBalancer</c>
     /// compare the distillation gradient with the detector's own; they live in the
     /// caller's dispose scope like the losses.
     /// </summary>
@@ -65,7 +72,7 @@ public sealed class DistillationLosses
     /// <summary>
     /// By term name, the term's loss per level: the sum over its parts of their level shares, one 0-D tensor per entry of
     /// <see cref="StudentInputs"/> (weighted like the parts; they sum to the term's total). Empty for a term whose loss is
-    /// not a sum over its levels (the RoI-head term). What a per-level balance scales.
+    /// not a sum over its levels (the proposal KD term). What a per-level balance scales.
     /// </summary>
     public IReadOnlyDictionary<string, IReadOnlyList<Tensor>> LevelTotals { get; }
 

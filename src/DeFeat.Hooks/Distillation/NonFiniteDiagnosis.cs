@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DeFeat.Hooks.Distillation;
 
 /// <summary>
-/// The opt-in finiteness check of <see cref="DeFeatDistiller"/>: one host read of the total per step; when it is not
+/// The opt-in finiteness check of <see cref="Distiller"/>: one host read of the total per step; when it is not
 /// finite, a diagnosis that names the non-finite losses and the first recorded tensor (term, level, whose) that makes
 /// them so.
 /// </summary>
@@ -23,11 +23,11 @@ internal static class NonFiniteDiagnosis
         var names = result.Parts.Where(part => !part.Value.isfinite().item<bool>()).Select(part => part.Name).ToArray();
         var cause = terms
             .Where(term => names.Any(name => name == term.Name || name.StartsWith($"{term.Name}_", StringComparison.Ordinal)))
-            .Select(term => term.DiagnoseNonFinite())
+            .Select(term => term.Diagnose())
             .FirstOrDefault(diagnosis => diagnosis is not null)
-            ?? "every recorded input is finite; the KD weight schedule or the loss weights make a term overflow";
+            ?? "every recorded input is finite; the weight schedule or the loss weights make a term overflow";
         throw new InvalidOperationException(
-            $"DeFeat loss terms {string.Join(", ", names)} are not finite at this step: {cause}. "
+            $"Distillation losses {string.Join(", ", names)} are not finite at this step: {cause}. "
             + $"(This check is on because {option} is true; it costs one host read per step.)");
     }
 }

@@ -37,7 +37,7 @@ internal static class SavedState
 
             throw new ArgumentException(
                 $"{argument} holds no readable distiller state (it failed after {entries.Count} entr{(entries.Count == 1 ? "y" : "ies")}: "
-                + $"{error.Message}); it must be what a DeFeatDistiller's save(...) wrote. Nothing was loaded.",
+                + $"{error.Message}); it must be what a Distiller's save(...) wrote. Nothing was loaded.",
                 argument,
                 error);
         }

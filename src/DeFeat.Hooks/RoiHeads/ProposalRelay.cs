@@ -145,7 +145,7 @@ public sealed class ProposalRelay : IDisposable
                ? string.Empty
                : " If it did run, its parent invokes the head with .forward(...), which TorchSharp runs without hooks. " + sourceHookFix);
 
-    /// <summary>While true the relay neither reads nor substitutes proposals: both heads run as written (see <see cref="Distillation.DeFeatDistiller.Suspend"/>).</summary>
+    /// <summary>While true the relay neither reads nor substitutes proposals: both heads run as written (see <c>Distiller.Suspend()</c>).</summary>
     internal bool Suspended
     {
         get => source.Suspended;

@@ -3,7 +3,7 @@ using DeFeat.Losses;
 namespace DeFeat.Hooks.Schedules;
 
 /// <summary>A constant weight: w(s) = weight for every step (the default, with weight 1).</summary>
-public sealed class ConstantSchedule : KdWeightSchedule
+public sealed class ConstantSchedule : WeightSchedule
 {
     /// <summary>Creates the schedule.</summary>
     /// <param name="weight">The weight, finite and ≥ 0; default 1.</param>

@@ -6,7 +6,7 @@ namespace DeFeat.Hooks.Schedules;
 /// A cosine decay: w(s) = weight · ½ · (1 + cos(π · min(s, totalSteps) / totalSteps)), the full weight at step 0, half
 /// of it at <c>totalSteps / 2</c> and 0 from step <c>totalSteps</c> on.
 /// </summary>
-public sealed class CosineDecaySchedule : KdWeightSchedule
+public sealed class CosineDecaySchedule : WeightSchedule
 {
     /// <summary>Creates the schedule.</summary>
     /// <param name="totalSteps">The step at which the weight reaches 0, &gt; 0.</param>

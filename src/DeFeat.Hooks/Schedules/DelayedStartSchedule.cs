@@ -5,14 +5,14 @@ namespace DeFeat.Hooks.Schedules;
 /// <c>schedule</c>'s weight at the same step (the inner schedule's clock is not shifted: a decay over E epochs with
 /// 1 epoch off ends at E as well). The authors report similar results with and without it.
 /// </summary>
-public sealed class DelayedStartSchedule : KdWeightSchedule
+public sealed class DelayedStartSchedule : WeightSchedule
 {
     /// <summary>Creates the schedule.</summary>
     /// <param name="offSteps">Steps with weight 0 at the start, ≥ 0.</param>
     /// <param name="schedule">The weight from step <paramref name="offSteps"/> on.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="offSteps"/> is negative.</exception>
     /// <exception cref="ArgumentNullException"><paramref name="schedule"/> is null.</exception>
-    public DelayedStartSchedule(long offSteps, KdWeightSchedule schedule)
+    public DelayedStartSchedule(long offSteps, WeightSchedule schedule)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offSteps);
         ArgumentNullException.ThrowIfNull(schedule);
@@ -24,7 +24,7 @@ public sealed class DelayedStartSchedule : KdWeightSchedule
     public long OffSteps { get; }
 
     /// <summary>The schedule that applies from <see cref="OffSteps"/> on.</summary>
-    public KdWeightSchedule Schedule { get; }
+    public WeightSchedule Schedule { get; }
 
     /// <inheritdoc />
     protected override double Compute(long step) => step < OffSteps ? 0.0 : Schedule.WeightAt(step);

@@ -6,7 +6,7 @@ namespace DeFeat.Hooks.Schedules;
 /// A linear decay, the official code's <c>1 − e/E</c>: w(s) = weight · max(0, 1 − s / totalSteps), the full weight at
 /// step 0 and 0 from step <c>totalSteps</c> on.
 /// </summary>
-public sealed class LinearDecaySchedule : KdWeightSchedule
+public sealed class LinearDecaySchedule : WeightSchedule
 {
     /// <summary>Creates the schedule.</summary>
     /// <param name="totalSteps">The step at which the weight reaches 0, &gt; 0 (e.g. the number of epochs or iterations).</param>

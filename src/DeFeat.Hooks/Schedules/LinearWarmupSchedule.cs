@@ -6,7 +6,7 @@ namespace DeFeat.Hooks.Schedules;
 /// A linear warm-up: w(s) = weight · min(1, s / warmupSteps), i.e. 0 at step 0, rising linearly to the full weight at
 /// step <c>warmupSteps</c> and constant after it.
 /// </summary>
-public sealed class LinearWarmupSchedule : KdWeightSchedule
+public sealed class LinearWarmupSchedule : WeightSchedule
 {
     /// <summary>Creates the schedule.</summary>
     /// <param name="warmupSteps">Steps to reach the full weight, &gt; 0.</param>

@@ -8,7 +8,7 @@ namespace DeFeat.Hooks.Schedules;
 /// <c>totalSteps</c> and staying 0 after it. The official code counts epochs; wrap it in a <see cref="PerEpochSchedule"/>
 /// to count epochs with a distiller that counts iterations.
 /// </summary>
-public sealed class UpDownSchedule : KdWeightSchedule
+public sealed class UpDownSchedule : WeightSchedule
 {
     /// <summary>Creates the schedule.</summary>
     /// <param name="turningStep">The step of the peak (2 · weight), &gt; 0.</param>

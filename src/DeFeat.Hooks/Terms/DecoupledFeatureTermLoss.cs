@@ -6,7 +6,7 @@ namespace DeFeat.Hooks.Terms;
 /// <summary>
 /// DeFeat's decoupled feature imitation (<see cref="DecoupledFeatureLoss"/>) as the loss of a <see cref="FeatureTerm"/>:
 /// parts <c>object</c> and <c>background</c> (λ_obj·L_obj and λ_bg·L_bg), each with its per-level shares. Use it for the
-/// neck and for backbone stages (with <see cref="Losses.Masks.BackboneMaskBuilder"/> as the term's mask rule).
+/// neck and for backbone stages (an instance holds only its options: share it freely) (with <see cref="Losses.Masks.BackboneMaskBuilder"/> as the term's mask rule).
 /// </summary>
 public sealed class DecoupledFeatureTermLoss : IFeatureTermLoss
 {
@@ -18,10 +18,10 @@ public sealed class DecoupledFeatureTermLoss : IFeatureTermLoss
 
     /// <summary>Creates the loss.</summary>
     /// <param name="options">λ_obj and λ_bg; null = <see cref="DecoupledFeatureLossOptions.Coco"/> (4 / 16).</param>
-    public DecoupledFeatureTermLoss(DecoupledFeatureLossOptions? options = null) => Loss = new DecoupledFeatureLoss(options);
+    public DecoupledFeatureTermLoss(DecoupledFeatureLossOptions? options = null) => Options = options ?? DecoupledFeatureLossOptions.Coco;
 
-    /// <summary>The loss module (without adaptation layers: the term applies its own).</summary>
-    public DecoupledFeatureLoss Loss { get; }
+    /// <summary>λ_obj and λ_bg.</summary>
+    public DecoupledFeatureLossOptions Options { get; }
 
     /// <inheritdoc />
     public bool UsesObjectMasks => true;
@@ -29,7 +29,9 @@ public sealed class DecoupledFeatureTermLoss : IFeatureTermLoss
     /// <inheritdoc />
     public IReadOnlyList<LossPart> Compute(IReadOnlyList<Tensor> studentFeatures, IReadOnlyList<Tensor> teacherFeatures, IReadOnlyList<Tensor>? objectMasks)
     {
-        var loss = Loss.call(studentFeatures, teacherFeatures, objectMasks!);
+        // The loss module holds no state but its options: one per call, disposed with it, so that no term shares one.
+        using var module = new DecoupledFeatureLoss(Options);
+        var loss = module.call(studentFeatures, teacherFeatures, objectMasks!);
         return [new LossPart(ObjectPart, loss.Object, loss.ObjectByLevel), new LossPart(BackgroundPart, loss.Background, loss.BackgroundByLevel)];
     }
 }

@@ -1,6 +1,6 @@
-using DeFeat.Hooks.Diagnostics;
 using System.Runtime.CompilerServices;
-using DeFeat.Hooks.Distillation;
+using DeFeat.Hooks.Diagnostics;
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Losses;
 using DeFeat.Losses.Dense;
@@ -38,8 +38,6 @@ public sealed class DenseHeadKdTerm : DistillationTerm
     private const string Option = nameof(DenseHeadKdTermOptions);
     private readonly DecoupledDenseKdLoss loss;
     private readonly ObjectMaskBuilder maskBuilder;
-    private FeatureTap? teacherHead;
-    private FeatureTap? studentHead;
     private (IReadOnlyList<Tensor> Teacher, IReadOnlyList<Tensor> Student)? scores;
 
     /// <summary>Creates the term (the distiller attaches it to the models).</summary>
@@ -50,15 +48,14 @@ public sealed class DenseHeadKdTerm : DistillationTerm
     /// <c>Layout</c> without <c>Strides</c>; <c>Concatenated</c> with <c>RecordEveryCall</c>. The message names the option.
     /// </exception>
     public DenseHeadKdTerm(DenseHeadKdTermOptions options)
-        : base(Guard.NotNull(options, nameof(options)).Name, options.Weight, options.Schedule)
+        : base(Guard.NotNull(options, nameof(options)), Targets(options))
     {
         Options = options;
-        Guard.NotNull(options.TeacherHeadPath, $"{nameof(options)}.{nameof(options.TeacherHeadPath)}");
-        Guard.NotNull(options.StudentHeadPath, $"{nameof(options)}.{nameof(options.StudentHeadPath)}");
         ArgumentOutOfRangeException.ThrowIfNegative(options.ScoresItem, $"{nameof(options)}.{nameof(options.ScoresItem)}");
         Guard.NotNull(options.Loss, $"{nameof(options)}.{nameof(options.Loss)}");
         DenseHeadScores.ValidateOptions(options);
         loss = new DecoupledDenseKdLoss(options.Loss);
+        register_module("loss", loss);
         maskBuilder = options.MaskBuilder ?? new DeFeatMaskBuilder();
     }
 
@@ -66,31 +63,16 @@ public sealed class DenseHeadKdTerm : DistillationTerm
     public DenseHeadKdTermOptions Options { get; }
 
     /// <inheritdoc />
-    private protected override void Attach(TermModels models)
+    protected override void Compute(TermStep step, TermLosses losses)
     {
-        try
-        {
-            teacherHead = new FeatureTap(
-                models.Teacher, Options.TeacherHeadPath, models.TeacherTapMode, Scores, new TapSite($"{Option}.{nameof(Options.TeacherHeadPath)}", "teacher"), Options.RecordEveryCall);
-            studentHead = new FeatureTap(
-                models.Student, Options.StudentHeadPath, models.StudentTapMode, Scores, new TapSite($"{Option}.{nameof(Options.StudentHeadPath)}", "student"), Options.RecordEveryCall);
-        }
-        catch
-        {
-            Detach();
-            throw;
-        }
-    }
-
-    /// <inheritdoc />
-    internal override void Compute(TermStep step, TermLosses losses)
-    {
-        ThrowIfCalledMoreThanOnce(teacherHead!, "teacher's");
-        ThrowIfCalledMoreThanOnce(studentHead!, "student's");
-        var teacher = teacherHead!.Features;
-        var student = studentHead!.Features;
-        var (teacherMaps, sizes) = DenseHeadScores.Read(teacher, Options, step.ImageSize, $"the teacher's dense head ('{teacherHead.Path}')");
-        var (studentMaps, _) = DenseHeadScores.Read(student, Options, step.ImageSize, $"the student's dense head ('{studentHead.Path}')");
+        var (teacherHead, studentHead) = (Taps.Teacher, Taps.Student);
+        ThrowIfCalledMoreThanOnce(teacherHead, "teacher's");
+        ThrowIfCalledMoreThanOnce(studentHead, "student's");
+        var teacher = teacherHead.Features;
+        var student = studentHead.Features;
+        ImageSize RequiredImageSize() => step.RequireImageSize(Name, $"the level sizes of {DenseHeadScores.OptionName(nameof(Options.Layout))} {Options.Layout} come from it");
+        var (teacherMaps, _) = DenseHeadScores.Read(teacher, Options, RequiredImageSize, $"the teacher's dense head ('{teacherHead.Path}')");
+        var (studentMaps, _) = DenseHeadScores.Read(student, Options, RequiredImageSize, $"the student's dense head ('{studentHead.Path}')");
         if (teacherMaps.Length != studentMaps.Length || teacherMaps.Zip(studentMaps).Any(pair => !pair.First.shape.SequenceEqual(pair.Second.shape)))
         {
             throw new ArgumentException(
@@ -101,30 +83,16 @@ public sealed class DenseHeadKdTerm : DistillationTerm
                 DenseHeadScores.OptionName(nameof(Options.StudentHeadPath)));
         }
 
-        var batch = teacherMaps[0].shape[0];
-        if (step.GtBoxes.Count != batch)
-        {
-            throw new ArgumentException(
-                $"gtBoxes must hold one [N_i, 4] tensor per image of the batch the models saw ({batch} images); got {step.GtBoxes.Count}.",
-                "gtBoxes");
-        }
-
-        var strides = Options.Strides ?? sizes.Select(size => (double)step.ImageSize.Height / size.Height).ToArray();
-        if (Options.Layout == DenseScoreLayout.PerLevelMaps)
-        {
-            ImageSizeCheck.ThrowIfInconsistent(step.ImageSize, sizes, Options.Strides);
-        }
-
-        var masks = maskBuilder.Build(step.GtBoxes, sizes, strides).Select((mask, level) => mask.to(teacherMaps[level].device)).ToArray();
+        var masks = step.ObjectMasks(Name, maskBuilder, teacherMaps, Options.Strides);
         scores = (teacher, student);
         var result = loss.call(studentMaps, teacherMaps, masks);
         losses.SetStudentInputs(student);
-        losses.Add(DecoupledFeatureTermLoss.ObjectPart, result.Object, result.ObjectByLevel);
-        losses.Add(DecoupledFeatureTermLoss.BackgroundPart, result.Background, result.BackgroundByLevel);
+        losses.Add(new LossPart(DecoupledFeatureTermLoss.ObjectPart, result.Object, result.ObjectByLevel));
+        losses.Add(new LossPart(DecoupledFeatureTermLoss.BackgroundPart, result.Background, result.BackgroundByLevel));
     }
 
     /// <inheritdoc />
-    internal override string? DiagnoseNonFinite()
+    protected override string? DiagnoseNonFinite()
     {
         if (scores is not { } pair)
         {
@@ -148,39 +116,7 @@ public sealed class DenseHeadKdTerm : DistillationTerm
     }
 
     /// <inheritdoc />
-    internal override void Clear()
-    {
-        scores = null;
-        teacherHead?.Clear();
-        studentHead?.Clear();
-    }
-
-    /// <inheritdoc />
-    internal override void SetSuspended(bool suspended)
-    {
-        teacherHead!.Suspended = suspended;
-        studentHead!.Suspended = suspended;
-    }
-
-    /// <inheritdoc />
-    internal override void Detach()
-    {
-        scores = null;
-        teacherHead?.Dispose();
-        studentHead?.Dispose();
-        (teacherHead, studentHead) = (null, null);
-    }
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            loss.Dispose();
-        }
-
-        base.Dispose(disposing);
-    }
+    protected override void OnCleared() => scores = null;
 
     /// <summary>Without every-call recording a head must run once per step: otherwise only its last call would be distilled.</summary>
     private void ThrowIfCalledMoreThanOnce(FeatureTap head, string whose)
@@ -196,16 +132,28 @@ public sealed class DenseHeadKdTerm : DistillationTerm
         }
     }
 
+    /// <summary>The heads' paths, their option names for messages, the score selector and the recording mode.</summary>
+    private static TapTargets Targets(DenseHeadKdTermOptions options)
+    {
+        var targets = new TapTargets(
+            Guard.NotNull(options.TeacherHeadPath, $"{nameof(options)}.{nameof(options.TeacherHeadPath)}"),
+            Guard.NotNull(options.StudentHeadPath, $"{nameof(options)}.{nameof(options.StudentHeadPath)}"),
+            $"{Option}.{nameof(options.TeacherHeadPath)}",
+            $"{Option}.{nameof(options.StudentHeadPath)}",
+            RecordEveryCall: options.RecordEveryCall);
+        return targets with { Selector = output => Scores(output, options) };
+    }
+
     /// <summary>The per-level scores of a head's output: the <see cref="DenseHeadKdTermOptions.ScoresItem"/> item of a tuple, else the output's tensors.</summary>
-    private IReadOnlyList<Tensor> Scores(object output)
+    private static IReadOnlyList<Tensor> Scores(object output, DenseHeadKdTermOptions options)
         => output switch
         {
             Tensor tensor => [tensor],
             IEnumerable<Tensor> tensors => [.. tensors],
-            ITuple tuple when Options.ScoresItem < tuple.Length && tuple[Options.ScoresItem] is Tensor tensor => [tensor],
-            ITuple tuple when Options.ScoresItem < tuple.Length && tuple[Options.ScoresItem] is IEnumerable<Tensor> tensors => [.. tensors],
+            ITuple tuple when options.ScoresItem < tuple.Length && tuple[options.ScoresItem] is Tensor tensor => [tensor],
+            ITuple tuple when options.ScoresItem < tuple.Length && tuple[options.ScoresItem] is IEnumerable<Tensor> tensors => [.. tensors],
             _ => throw new InvalidOperationException(
-                $"The dense head returns {TypeNames.Of(output.GetType())}; {Option}.{nameof(Options.ScoresItem)} ({Options.ScoresItem}) must "
+                $"The dense head returns {TypeNames.Of(output.GetType())}; {Option}.{nameof(options.ScoresItem)} ({options.ScoresItem}) must "
                 + "name a tuple item that is a tensor or a list of tensors (the per-level class scores), or the head must return them directly."),
         };
 }

@@ -1,14 +1,14 @@
-using DeFeat.Hooks.Schedules;
 using DeFeat.Losses.Dense;
 using DeFeat.Losses.Masks;
 
 namespace DeFeat.Hooks.Terms;
 
 /// <summary>What a <see cref="DenseHeadKdTerm"/> taps, how it finds the object locations, and how it weighs the KD.</summary>
-public sealed record DenseHeadKdTermOptions
+public sealed record DenseHeadKdTermOptions : DistillationTermOptions
 {
-    /// <summary>The term's name, the prefix of its losses; default <c>dense</c> (<c>dense_object</c>, <c>dense_background</c>).</summary>
-    public string Name { get; init; } = "dense";
+    /// <inheritdoc />
+    /// <remarks>Default <c>dense</c> (<c>dense_object</c>, <c>dense_background</c>).</remarks>
+    public override string Name { get; init; } = "dense";
 
     /// <summary>
     /// Dotted path of the teacher's dense head (or of a module it calls once per level, with <see cref="RecordEveryCall"/>),
@@ -63,13 +63,7 @@ public sealed record DenseHeadKdTermOptions
     /// score-map height (cross-checked with the width). Required with the flattened layouts
     /// (<see cref="DenseScoreLayout.FlattenedPerLevel"/>, <see cref="DenseScoreLayout.Concatenated"/>), whose tensors do not say
     /// their H_l × W_l: level l is then ⌈H / s_l⌉ × ⌈W / s_l⌉ cells of the H × W batch (the <c>imageSize</c> of
-    /// <c>distiller.call</c>), e.g. [8, 16, 32, 64, 128] for RetinaNet's P3–P7.
+    /// <c>distiller.call</c>, which these layouts need), e.g. [8, 16, 32, 64, 128] for RetinaNet's P3–P7.
     /// </summary>
     public IReadOnlyList<double>? Strides { get; init; }
-
-    /// <summary>The term's weight (≥ 0) on top of β; default 1.</summary>
-    public double Weight { get; init; } = 1;
-
-    /// <summary>The weight over training; null = constant 1.</summary>
-    public KdWeightSchedule? Schedule { get; init; }
 }

@@ -1,4 +1,3 @@
-using DeFeat.Hooks.Distillation;
 using DeFeat.Losses;
 using DeFeat.Losses.Dense;
 using DeFeat.Losses.Masks;
@@ -68,10 +67,10 @@ internal static class DenseHeadScores
     /// </summary>
     /// <param name="outputs">The tensors the head's tap recorded.</param>
     /// <param name="options">The term's options.</param>
-    /// <param name="imageSize">The batch's image size (the level sizes of the flattened layouts).</param>
+    /// <param name="imageSize">The batch's image size (the level sizes of the flattened layouts), asked for only by them.</param>
     /// <param name="head">The head, for messages, e.g. <c>the teacher's dense head ('bbox_head')</c>.</param>
     /// <exception cref="ArgumentException">No tensor, or the shapes do not fit the layout, the classes and anchors, or the strides.</exception>
-    public static (Tensor[] Maps, FeatureMapSize[] Sizes) Read(IReadOnlyList<Tensor> outputs, DenseHeadKdTermOptions options, ImageSize imageSize, string head)
+    public static (Tensor[] Maps, FeatureMapSize[] Sizes) Read(IReadOnlyList<Tensor> outputs, DenseHeadKdTermOptions options, Func<ImageSize> imageSize, string head)
     {
         if (outputs.Count == 0)
         {
@@ -88,8 +87,8 @@ internal static class DenseHeadScores
 
         var (maps, sizes) = options.Layout switch
         {
-            DenseScoreLayout.FlattenedPerLevel => ReadFlattened(outputs, options, imageSize, head),
-            DenseScoreLayout.Concatenated => ReadConcatenated(outputs, options, imageSize, head),
+            DenseScoreLayout.FlattenedPerLevel => ReadFlattened(outputs, options, imageSize(), head),
+            DenseScoreLayout.Concatenated => ReadConcatenated(outputs, options, imageSize(), head),
             _ => ReadMaps(outputs, options, head),
         };
         if (options.ScoreKind == DenseScoreKind.Probabilities)

@@ -1,5 +1,5 @@
 using DeFeat.Hooks.Diagnostics;
-using DeFeat.Hooks.Distillation;
+using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
 using DeFeat.Losses;
 using DeFeat.Losses.Adaptation;
@@ -11,10 +11,9 @@ namespace DeFeat.Hooks.Terms;
 
 /// <summary>
 /// A feature term: taps a submodule of the teacher and the student (the neck, a backbone, any module returning
-/// [B, C, H, W] maps), selects the levels, applies the adaptation layers to the student's maps, builds the object masks
+/// [B, C, H, W] maps), selects the levels, applies its adaptation layers to the student's maps, builds the object masks
 /// at the teacher's sizes with the mask rule (when the loss uses masks), and applies its <see cref="IFeatureTermLoss"/>.
-/// Its losses are <c>{Name}_{part}</c>, with per-level shares <c>{Name}_{part}[{level}]</c> in
-/// <see cref="DistillationLosses.Levels"/>.
+/// Its losses are <c>{Name}_{part}</c>, with per-level shares <c>{Name}_{part}[{level}]</c>.
 /// </summary>
 public sealed class FeatureTerm : DistillationTerm
 {
@@ -22,30 +21,30 @@ public sealed class FeatureTerm : DistillationTerm
     private readonly string studentOption;
     private readonly string noun;
     private readonly ObjectMaskBuilder maskBuilder;
-    private readonly FeatureAdapters? adapters;
-    private FeatureTap? teacherTap;
-    private FeatureTap? studentTap;
     private (IReadOnlyList<Tensor> Teacher, IReadOnlyList<Tensor> Student, IReadOnlyList<Tensor>? Masks)? recorded;
 
     /// <summary>Creates the term (the distiller attaches it to the models).</summary>
-    /// <param name="options">Paths, loss, levels, adaptation layers, mask rule, strides, weight and schedule.</param>
+    /// <param name="options">Paths, loss, levels, adaptation channels, mask rule, strides, weight and schedule.</param>
     /// <exception cref="ArgumentNullException">The options or a required option is null.</exception>
     /// <exception cref="ArgumentException">
-    /// The name, a level position, a stride (zero, negative, NaN or infinite: the message names its index) or the weight
-    /// is invalid, or the levels, strides and adaptation layers given differ in their level counts.
+    /// The name, a level position, a stride (zero, negative, NaN or infinite: the message names its index), a channel count
+    /// or the weight is invalid; only one of the channel lists is given; or the levels, strides and channel lists given
+    /// differ in their level counts.
     /// </exception>
     public FeatureTerm(FeatureTermOptions options)
         : this(options, $"{nameof(FeatureTermOptions)}.{nameof(FeatureTermOptions.TeacherPath)}", $"{nameof(FeatureTermOptions)}.{nameof(FeatureTermOptions.StudentPath)}", null)
     {
     }
 
-    /// <summary>The preset's neck term: messages name the preset's options and call the tap "neck".</summary>
+    /// <summary>A recipe's term: messages name the recipe's options and call the tap as the recipe does (e.g. "neck").</summary>
     internal FeatureTerm(FeatureTermOptions options, string teacherOption, string studentOption, string? noun)
-        : base(Guard.NotNull(options, nameof(options)).Name, options.Weight, options.Schedule)
+        : base(Guard.NotNull(options, nameof(options)), new TapTargets(
+            Guard.NotNull(options.TeacherPath, $"{nameof(options)}.{nameof(options.TeacherPath)}"),
+            Guard.NotNull(options.StudentPath, $"{nameof(options)}.{nameof(options.StudentPath)}"),
+            teacherOption,
+            studentOption))
     {
         Options = options;
-        Guard.NotNull(options.TeacherPath, $"{nameof(options)}.{nameof(options.TeacherPath)}");
-        Guard.NotNull(options.StudentPath, $"{nameof(options)}.{nameof(options.StudentPath)}");
         Guard.NotNull(options.Loss, $"{nameof(options)}.{nameof(options.Loss)}");
         if (options.Levels is { } levels)
         {
@@ -68,39 +67,26 @@ public sealed class FeatureTerm : DistillationTerm
         this.studentOption = studentOption;
         this.noun = noun ?? $"'{options.Name}' tap";
         maskBuilder = options.MaskBuilder ?? new DeFeatMaskBuilder();
-        adapters = options.Adapters;
-        if (adapters is not null)
+        if (options.StudentChannels is { } studentChannels && options.TeacherChannels is { } teacherChannels)
         {
-            register_module("adapters", adapters);
+            Adapters = new FeatureAdapters(studentChannels, teacherChannels);
+            register_module("adapters", Adapters);
         }
     }
 
     /// <summary>The options the term was built with.</summary>
     public FeatureTermOptions Options { get; }
 
-    /// <summary>The adaptation layers (the term's parameters), or null.</summary>
-    public FeatureAdapters? Adapters => adapters;
+    /// <summary>The term's adaptation layers (its parameters, <c>{Name}.adapters.…</c>), or null without channel lists.</summary>
+    public FeatureAdapters? Adapters { get; }
 
     /// <inheritdoc />
-    private protected override void Attach(TermModels models)
+    protected override void Compute(TermStep step, TermLosses losses)
     {
-        teacherTap = new FeatureTap(models.Teacher, Options.TeacherPath, models.TeacherTapMode, null, new TapSite(teacherOption, "teacher"));
-        try
-        {
-            studentTap = new FeatureTap(models.Student, Options.StudentPath, models.StudentTapMode, null, new TapSite(studentOption, "student"));
-        }
-        catch
-        {
-            Detach();
-            throw;
-        }
-    }
-
-    /// <inheritdoc />
-    internal override void Compute(TermStep step, TermLosses losses)
-    {
-        var teacherFeatures = Select(Recorded(teacherTap!, teacherOption, "teacher"), teacherOption, teacherTap!.Path, "teacher");
-        var studentFeatures = Select(Recorded(studentTap!, studentOption, "student"), studentOption, studentTap!.Path, "student");
+        var teacherTap = Taps.Teacher;
+        var studentTap = Taps.Student;
+        var teacherFeatures = Select(Recorded(teacherTap, teacherOption, "teacher"), teacherOption, teacherTap.Path, "teacher");
+        var studentFeatures = Select(Recorded(studentTap, studentOption, "student"), studentOption, studentTap.Path, "student");
         if (studentFeatures.Count != teacherFeatures.Count)
         {
             throw new ArgumentException(
@@ -109,42 +95,24 @@ public sealed class FeatureTerm : DistillationTerm
                 "options");
         }
 
-        IReadOnlyList<Tensor>? masks = null;
-        if (Options.Loss.UsesObjectMasks)
-        {
-            var batch = teacherFeatures[0].shape[0];
-            if (step.GtBoxes.Count != batch)
-            {
-                throw new ArgumentException(
-                    $"gtBoxes must hold one [N_i, 4] tensor per image of the batch the {noun}s saw ({batch} images); got {step.GtBoxes.Count}.",
-                    "gtBoxes");
-            }
-
-            var sizes = teacherFeatures.Select(feature => new FeatureMapSize((int)feature.shape[^2], (int)feature.shape[^1])).ToArray();
-            var strides = Options.Strides ?? sizes.Select(size => (double)step.ImageSize.Height / size.Height).ToArray();
-            ImageSizeCheck.ThrowIfInconsistent(step.ImageSize, sizes, Options.Strides);
-            masks = maskBuilder.Build(step.GtBoxes, sizes, strides)
-                .Select((mask, level) => mask.to(teacherFeatures[level].device))
-                .ToArray();
-        }
-
+        var masks = Options.Loss.UsesObjectMasks ? step.ObjectMasks(Name, maskBuilder, teacherFeatures, Options.Strides) : null;
         recorded = (teacherFeatures, studentFeatures, masks);
         losses.SetStudentInputs(studentFeatures);
-        if (adapters is not null && adapters.LevelCount != studentFeatures.Count)
+        if (Adapters is not null && Adapters.LevelCount != studentFeatures.Count)
         {
             throw new ArgumentException(
-                $"options.{nameof(Options.Adapters)} has {adapters.LevelCount} level(s), but the student's {noun} ({studentOption} "
+                $"options.{nameof(Options.StudentChannels)} has {Adapters.LevelCount} level(s), but the student's {noun} ({studentOption} "
                 + $"'{studentTap.Path}') returned {studentFeatures.Count} map(s){(Options.Levels is null ? string.Empty : $" selected by options.{nameof(Options.Levels)}")}; "
-                + "create the adaptation layers with one channel count per level.",
+                + "give one channel count per level.",
                 "options");
         }
 
-        var adapted = adapters is null ? studentFeatures : adapters.call(studentFeatures);
+        var adapted = Adapters is null ? studentFeatures : Adapters.call(studentFeatures);
         var parts = Options.Loss.Compute(adapted, teacherFeatures, masks);
         CheckParts(parts, studentFeatures.Count);
         foreach (var part in parts)
         {
-            losses.Add(part.Name, part.Value, part.ByLevel);
+            losses.Add(part);
         }
     }
 
@@ -152,7 +120,7 @@ public sealed class FeatureTerm : DistillationTerm
     internal override int LevelPosition(int level) => Options.Levels?[level] ?? level;
 
     /// <inheritdoc />
-    internal override string? DiagnoseNonFinite()
+    protected override string? DiagnoseNonFinite()
     {
         if (recorded is not { } pair)
         {
@@ -179,7 +147,7 @@ public sealed class FeatureTerm : DistillationTerm
             }
 
             using var noGrad = no_grad();
-            var adapted = adapters is null ? pair.Student[level] : adapters[level].call(pair.Student[level]);
+            var adapted = Adapters is null ? pair.Student[level] : Adapters[level].call(pair.Student[level]);
             if (!AllFinite(adapted))
             {
                 return $"the adaptation layer of {where} outputs NaN or infinite values from finite student features (its weights have diverged)";
@@ -199,39 +167,21 @@ public sealed class FeatureTerm : DistillationTerm
     }
 
     /// <inheritdoc />
-    internal override void Clear()
-    {
-        recorded = null;
-        teacherTap?.Clear();
-        studentTap?.Clear();
-    }
-
-    /// <inheritdoc />
-    internal override void SetSuspended(bool suspended)
-    {
-        if (teacherTap is not null && studentTap is not null)
-        {
-            teacherTap.Suspended = suspended;
-            studentTap.Suspended = suspended;
-        }
-    }
-
-    /// <inheritdoc />
-    internal override void Detach()
-    {
-        recorded = null;
-        teacherTap?.Dispose();
-        studentTap?.Dispose();
-        teacherTap = null;
-        studentTap = null;
-    }
+    protected override void OnCleared() => recorded = null;
 
     /// <summary>
-    /// Levels, strides and adaptation layers given together must agree in their level counts (the tap's own count is
-    /// only known at the first step).
+    /// The channel lists come together; levels, strides and channel lists given together must agree in their level
+    /// counts (the tap's own count is only known at the first step).
     /// </summary>
     private static void CheckLevelCounts(FeatureTermOptions options)
     {
+        if ((options.StudentChannels is null) != (options.TeacherChannels is null))
+        {
+            throw new ArgumentException(
+                $"{nameof(options)}.{nameof(options.StudentChannels)} and {nameof(options.TeacherChannels)} must both be given (adaptation layers) or both be null.",
+                nameof(options));
+        }
+
         var counts = new List<(string Option, int Count)>();
         if (options.Levels is { } levels)
         {
@@ -243,9 +193,10 @@ public sealed class FeatureTerm : DistillationTerm
             counts.Add(($"{nameof(options)}.{nameof(options.Strides)}", strides.Count));
         }
 
-        if (options.Adapters is { } adapters)
+        if (options.StudentChannels is { } studentChannels)
         {
-            counts.Add(($"{nameof(options)}.{nameof(options.Adapters)}", adapters.LevelCount));
+            counts.Add(($"{nameof(options)}.{nameof(options.StudentChannels)}", studentChannels.Count));
+            counts.Add(($"{nameof(options)}.{nameof(options.TeacherChannels)}", options.TeacherChannels!.Count));
         }
 
         if (counts.Select(entry => entry.Count).Distinct().Count() > 1)

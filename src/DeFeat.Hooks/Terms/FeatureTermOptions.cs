@@ -1,14 +1,13 @@
-using DeFeat.Hooks.Schedules;
-using DeFeat.Losses.Adaptation;
 using DeFeat.Losses.Masks;
 
 namespace DeFeat.Hooks.Terms;
 
 /// <summary>What a <see cref="FeatureTerm"/> taps, how it adapts and masks the features, which loss it applies, and its weight.</summary>
-public sealed record FeatureTermOptions
+public sealed record FeatureTermOptions : DistillationTermOptions
 {
-    /// <summary>The term's name, the prefix of its losses (e.g. <c>neck</c> → <c>neck_object</c>, <c>backbone</c> → <c>backbone_object</c>).</summary>
-    public required string Name { get; init; }
+    /// <inheritdoc />
+    /// <remarks>E.g. <c>neck</c> → <c>neck_object</c>, <c>backbone</c> → <c>backbone_object</c>.</remarks>
+    public override required string Name { get; init; }
 
     /// <summary>
     /// Dotted path of the teacher's submodule (as <c>named_modules()</c> names it, e.g. <c>"neck"</c> or <c>"backbone"</c>);
@@ -19,7 +18,10 @@ public sealed record FeatureTermOptions
     /// <summary>Dotted path of the student's submodule; one [B, C_s,l, H_l, W_l] map per level, same sizes as the teacher's (for PKD, any sizes).</summary>
     public required string StudentPath { get; init; }
 
-    /// <summary>The loss applied to the (selected, adapted) pair.</summary>
+    /// <summary>
+    /// The loss applied to the (selected, adapted) pair: <see cref="DecoupledFeatureTermLoss"/>, <see cref="PkdTermLoss"/>
+    /// or your own <see cref="IFeatureTermLoss"/>.
+    /// </summary>
     public required IFeatureTermLoss Loss { get; init; }
 
     /// <summary>
@@ -29,10 +31,14 @@ public sealed record FeatureTermOptions
     public IReadOnlyList<int>? Levels { get; init; }
 
     /// <summary>
-    /// The adaptation layers applied to the student's selected maps (3×3 convs C_s,l → C_t,l, trained with the student;
-    /// they become the term's parameters); null = none, the channel counts must match.
+    /// C_s,l of each selected level; together with <see cref="TeacherChannels"/> the term creates its adaptation layers
+    /// (3×3 convs C_s,l → C_t,l, trained with the student, the term's parameters <c>{Name}.adapters.…</c>). Null (both) =
+    /// no adaptation, the channel counts must match.
     /// </summary>
-    public FeatureAdapters? Adapters { get; init; }
+    public IReadOnlyList<long>? StudentChannels { get; init; }
+
+    /// <summary>C_t,l of each selected level, for the adaptation layers; see <see cref="StudentChannels"/>.</summary>
+    public IReadOnlyList<long>? TeacherChannels { get; init; }
 
     /// <summary>
     /// The object-mask rule for losses that use masks; null = <see cref="DeFeatMaskBuilder"/> (the official neck rule).
@@ -42,13 +48,7 @@ public sealed record FeatureTermOptions
 
     /// <summary>
     /// Stride of each selected level in input pixels per cell; null = derived each step as image height / feature height
-    /// (and cross-checked with the width).
+    /// (and cross-checked with the width), which needs the image size in the distiller's call when the loss uses masks.
     /// </summary>
     public IReadOnlyList<double>? Strides { get; init; }
-
-    /// <summary>The term's weight (≥ 0) on top of the loss's own; default 1.</summary>
-    public double Weight { get; init; } = 1;
-
-    /// <summary>The weight over training; null = constant 1.</summary>
-    public KdWeightSchedule? Schedule { get; init; }
 }

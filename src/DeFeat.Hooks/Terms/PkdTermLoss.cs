@@ -5,21 +5,25 @@ namespace DeFeat.Hooks.Terms;
 
 /// <summary>
 /// PKD (Cao et al., NeurIPS 2022: <see cref="PkdLoss"/>) as the loss of a <see cref="FeatureTerm"/>: one part, named
-/// after the term (<c>{term}</c>); no object masks.
+/// after the term (<c>{term}</c>); no object masks. An instance holds only its options: share it freely.
 /// </summary>
 public sealed class PkdTermLoss : IFeatureTermLoss
 {
     /// <summary>Creates the loss.</summary>
     /// <param name="options">Weight, normalisation and resizing; null = defaults (see <see cref="PkdLossOptions"/>).</param>
-    public PkdTermLoss(PkdLossOptions? options = null) => Loss = new PkdLoss(options);
+    public PkdTermLoss(PkdLossOptions? options = null) => Options = options ?? new PkdLossOptions();
 
-    /// <summary>The loss module.</summary>
-    public PkdLoss Loss { get; }
+    /// <summary>Weight, normalisation and resizing.</summary>
+    public PkdLossOptions Options { get; }
 
     /// <inheritdoc />
     public bool UsesObjectMasks => false;
 
     /// <inheritdoc />
     public IReadOnlyList<LossPart> Compute(IReadOnlyList<Tensor> studentFeatures, IReadOnlyList<Tensor> teacherFeatures, IReadOnlyList<Tensor>? objectMasks)
-        => [new LossPart(string.Empty, Loss.call(studentFeatures, teacherFeatures))];
+    {
+        // The loss module holds no state but its options: one per call, disposed with it, so that no term shares one.
+        using var module = new PkdLoss(Options);
+        return [new LossPart(string.Empty, module.call(studentFeatures, teacherFeatures))];
+    }
 }

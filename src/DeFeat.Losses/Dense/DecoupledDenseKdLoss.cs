@@ -32,8 +32,8 @@ namespace DeFeat.Losses.Dense;
 /// the number of positive anchors of the batch), so a level contributes in proportion to its anchors: unlike
 /// <see cref="Features.DecoupledFeatureLoss"/> there is no 1/L average over levels. A per-location weight
 /// [B, H_l, W_l] counts once for each of the A anchors of its location. Without any object anchor (all-zero weights)
-/// the object term is 0 — with a (zero) gradient path and no NaN — and the background term covers every anchor;
-/// all-one weights give a zero background term likewise.
+/// the object part is 0 — with a (zero) gradient path and no NaN — and the background part covers every anchor;
+/// all-one weights give a zero background part likewise.
 /// </para>
 /// <para>
 /// Numerics: log-probabilities come from <c>log_sigmoid</c> / <c>log_softmax</c> of the scaled logits (log(1 − σ(x))

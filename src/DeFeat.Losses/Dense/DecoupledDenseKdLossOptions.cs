@@ -68,7 +68,7 @@ public sealed record DecoupledDenseKdLossOptions
     } = 2.0;
 
     /// <summary>
-    /// T_obj, the temperature of the object term, in [<see cref="MinimumTemperature"/>, <see cref="MaximumTemperature"/>].
+    /// T_obj, the temperature of the object part, in [<see cref="MinimumTemperature"/>, <see cref="MaximumTemperature"/>].
     /// Default 1.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is outside the accepted range.</exception>
@@ -79,7 +79,7 @@ public sealed record DecoupledDenseKdLossOptions
     } = 1.0;
 
     /// <summary>
-    /// T_bg, the temperature of the background term, in [<see cref="MinimumTemperature"/>, <see cref="MaximumTemperature"/>].
+    /// T_bg, the temperature of the background part, in [<see cref="MinimumTemperature"/>, <see cref="MaximumTemperature"/>].
     /// Default 1.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is outside the accepted range.</exception>

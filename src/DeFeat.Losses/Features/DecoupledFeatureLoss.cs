@@ -20,8 +20,8 @@ namespace DeFeat.Losses.Features;
 /// </code>
 /// <para>
 /// Each level is normalised over the whole batch, then the levels are averaged; a level without any object still
-/// counts in 1/L (its object term is 0). Images without ground truth (all-zero masks) are valid: the object term is
-/// 0 — with a (zero) gradient path and no NaN — and the background term covers the whole map. Weights come from
+/// counts in 1/L (its object part is 0). Images without ground truth (all-zero masks) are valid: the object part is
+/// 0 — with a (zero) gradient path and no NaN — and the background part covers the whole map. Weights come from
 /// <see cref="DecoupledFeatureLossOptions"/>: λ_obj = 4, λ_bg = 16 by default (the authors' COCO setting); the
 /// official VOC config uses λ_obj = 3, λ_bg = 12 (<see cref="DecoupledFeatureLossOptions.Voc"/>).
 /// </para>

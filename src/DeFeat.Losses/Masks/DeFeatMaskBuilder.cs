@@ -8,12 +8,8 @@ namespace DeFeat.Losses.Masks;
 /// clamp(floor(log2(sqrt((w+1)(h+1)) / c + 1e-6)), 0, L−1) with w = x2−x1, h = y2−y1 in pixels and
 /// c = <see cref="CanonicalSize"/> (sqrt-area below 2c px → level 0, 2c–4c px → level 1, 4c–8c px → level 2, ...;
 /// with the default c = 56: below 112 px, 112–224 px, 224–448 px, ...; levels ordered finest first).
-/// On its level with stride s and size [H, W] a box sets to 1 the cells of rows [trunc(y1/s), min(trunc(y2/s), H))
-/// and columns [trunc(x1/s), min(trunc(x2/s), W)); everything else is 0.
-/// Deliberate differences from the official code: cell indices are clamped to the map first, so negative
-/// coordinates act as 0 (the official slicing would wrap around); a box whose region is empty (zero width or height
-/// after truncation, or lying past the map) marks the single cell (trunc(y1/s), trunc(x1/s)) clamped into the map
-/// (the official code can index out of bounds there).
+/// On its level a box sets to 1 the cells of its region under the official region rule, documented (with its
+/// deliberate differences from the official code) on <see cref="BoxCellRegions"/>; everything else is 0.
 /// Cost: O(N + B·H·W) per level (2-D difference array), no loop over boxes or cells.
 /// </summary>
 public sealed class DeFeatMaskBuilder : ObjectMaskBuilder

@@ -60,7 +60,7 @@ public sealed class DecoupledProposalKdLoss : nn.Module<Tensor, Tensor, Tensor, 
     /// proposals) or −1 to ignore the row.
     /// </param>
     /// <returns>
-    /// The weighted object and background terms and their sum: 0-D tensors on the logits' device, float32 (float64
+    /// The weighted object and background parts and their sum: 0-D tensors on the logits' device, float32 (float64
     /// when an input is float64), with a gradient path to <paramref name="studentLogits"/>.
     /// </returns>
     /// <exception cref="ArgumentException">

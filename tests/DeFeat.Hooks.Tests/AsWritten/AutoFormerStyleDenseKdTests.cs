@@ -13,7 +13,7 @@ namespace DeFeat.Hooks.Tests.AsWritten;
 /// <summary>
 /// The one-stage recipe on a RetinaNet head written the way ML.NET's AutoFormerV2 <c>RetinaHead</c> is (sigmoid
 /// probabilities flattened per level to [B, H·W·A, K], and a variant that concatenates the levels), unmodified, through a
-/// <see cref="DeFeatDistiller"/> built from a <see cref="DenseHeadKdTerm"/>: the loss is the formula on the head's own
+/// <see cref="Distiller"/> built from a <see cref="DenseHeadKdTerm"/>: the loss is the formula on the head's own
 /// logit maps and straight from its probabilities (both written out a second, naive way), finite at probabilities of
 /// exactly 0 and 1, with a gradient to the student; the default options fail at the first call naming what to set.
 /// </summary>
@@ -56,7 +56,7 @@ public sealed class AutoFormerStyleDenseKdTests : IDisposable
 
     /// <summary>One step: the teacher through the distiller, the student, the KD losses; the heads' scores as they returned them.</summary>
     private static (DistillationLosses Kd, List<Tensor> TeacherScores, List<Tensor> StudentScores) Step(
-        AutoFormerStyleRetinaNet teacher, AutoFormerStyleRetinaNet student, DeFeatDistiller distiller, Tensor images)
+        AutoFormerStyleRetinaNet teacher, AutoFormerStyleRetinaNet student, Distiller distiller, Tensor images)
     {
         var teacherScores = distiller.Teacher.Run(() => teacher.forward(images)).ClassScores;
         var studentScores = student.forward(images).ClassScores;
@@ -72,7 +72,7 @@ public sealed class AutoFormerStyleDenseKdTests : IDisposable
     {
         using var teacher = new AutoFormerStyleRetinaNet(TeacherWidth, concatenate, activation);
         using var student = new AutoFormerStyleRetinaNet(StudentWidth, concatenate, activation);
-        using var distiller = new DeFeatDistiller(teacher, student, [new DenseHeadKdTerm(Options(concatenate, activation))]);
+        using var distiller = new Distiller(teacher, student, [new DenseHeadKdTerm(Options(concatenate, activation))]);
         var images = Images();
 
         var (kd, teacherScores, studentScores) = Step(teacher, student, distiller, images);
@@ -133,7 +133,7 @@ public sealed class AutoFormerStyleDenseKdTests : IDisposable
             student.Head.ClassConv.bias!.copy_(torch.tensor(Bias((a, k) => (a, k) switch { (0 or 1, 0) => -200, (0, 2) => 100, _ => 0 })));
         }
 
-        using var distiller = new DeFeatDistiller(teacher, student, [new DenseHeadKdTerm(Options(concatenate, activation))]);
+        using var distiller = new Distiller(teacher, student, [new DenseHeadKdTerm(Options(concatenate, activation))]);
 
         var (kd, teacherScores, studentScores) = Step(teacher, student, distiller, Images());
 
@@ -157,7 +157,7 @@ public sealed class AutoFormerStyleDenseKdTests : IDisposable
     {
         using var teacher = new AutoFormerStyleRetinaNet(TeacherWidth);
         using var student = new AutoFormerStyleRetinaNet(StudentWidth);
-        using var distiller = new DeFeatDistiller(teacher, student,
+        using var distiller = new Distiller(teacher, student,
         [
             new DenseHeadKdTerm(new() { TeacherHeadPath = "bbox_head", StudentHeadPath = "bbox_head", Loss = new DecoupledDenseKdLossOptions { Classes = Classes, AnchorsPerLocation = Anchors } }),
         ]);
@@ -177,7 +177,7 @@ public sealed class AutoFormerStyleDenseKdTests : IDisposable
     {
         using var teacher = new AutoFormerStyleRetinaNet(TeacherWidth, concatenate);
         using var student = new AutoFormerStyleRetinaNet(StudentWidth, concatenate);
-        using var distiller = new DeFeatDistiller(teacher, student, [new DenseHeadKdTerm(Options(concatenate, DenseKdActivation.Sigmoid) with { Layout = layout })]);
+        using var distiller = new Distiller(teacher, student, [new DenseHeadKdTerm(Options(concatenate, DenseKdActivation.Sigmoid) with { Layout = layout })]);
 
         var call = () => Step(teacher, student, distiller, Images());
 
@@ -193,10 +193,29 @@ public sealed class AutoFormerStyleDenseKdTests : IDisposable
     {
         using var teacher = new AutoFormerStyleRetinaNet(TeacherWidth, concatenate);
         using var student = new AutoFormerStyleRetinaNet(StudentWidth, concatenate);
-        using var distiller = new DeFeatDistiller(teacher, student, [new DenseHeadKdTerm(Options(concatenate, DenseKdActivation.Sigmoid) with { Strides = strides })]);
+        using var distiller = new Distiller(teacher, student, [new DenseHeadKdTerm(Options(concatenate, DenseKdActivation.Sigmoid) with { Strides = strides })]);
 
         var call = () => Step(teacher, student, distiller, Images());
 
         call.Should().Throw<ArgumentException>().WithParameterName("options.Strides").WithMessage(message);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_flattened_layout_called_without_the_image_size_names_imageSize(bool concatenate)
+    {
+        using var teacher = new AutoFormerStyleRetinaNet(TeacherWidth, concatenate);
+        using var student = new AutoFormerStyleRetinaNet(StudentWidth, concatenate);
+        using var distiller = new Distiller(teacher, student, [new DenseHeadKdTerm(Options(concatenate, DenseKdActivation.Sigmoid))]);
+        var images = Images();
+        distiller.Teacher.Run(() => teacher.forward(images));
+        student.forward(images);
+
+        var call = () => distiller.call(GtBoxes());
+
+        call.Should().Throw<ArgumentException>().WithParameterName("imageSize")
+            .WithMessage("imageSize is missing, but the term 'dense' needs it: the level sizes of *Layout*come from it*");
+        distiller.Step.Should().Be(0);
     }
 }

@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.RoiHeads;
@@ -35,14 +36,14 @@ public class MlNetStyleDistillationTests
 
     private static bool BitIdentical(Tensor first, Tensor second) => first.shape.SequenceEqual(second.shape) && first.eq(second).all().item<bool>();
 
-    private static DeFeatDistillerOptions Options(bool twoStage) => new()
+    private static DeFeatRecipeOptions Options(bool twoStage) => new()
     {
         TeacherNeckPath = "neck",
         StudentNeckPath = "neck",
         StudentChannels = [2 * StudentWidth, 2 * StudentWidth, 2 * StudentWidth],
         TeacherChannels = [2 * TeacherWidth, 2 * TeacherWidth, 2 * TeacherWidth],
         MaskBuilder = new Losses.Masks.DeFeatMaskBuilder { CanonicalSize = 56.0 * 32 / 800 },
-        RoiHeads = twoStage
+        ProposalKd = twoStage
             ? new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) }
             : null,
     };
@@ -66,7 +67,7 @@ public class MlNetStyleDistillationTests
     /// the models and of the distiller's adapters in <paramref name="dtype"/>; the student's and the adapters'
     /// gradients by name.
     /// </summary>
-    private static Dictionary<string, Tensor> OneStepGradients(nn.Module teacher, nn.Module student, DeFeatDistiller distiller, ScalarType dtype)
+    private static Dictionary<string, Tensor> OneStepGradients(nn.Module teacher, nn.Module student, Distiller distiller, ScalarType dtype)
     {
         using var teacherCopy = new MlNetStyleRetinaNet(TeacherWidth);
         using var studentCopy = new MlNetStyleRetinaNet(StudentWidth);
@@ -74,7 +75,7 @@ public class MlNetStyleDistillationTests
         studentCopy.load_state_dict(student.state_dict());
         teacherCopy.to(dtype);
         studentCopy.to(dtype);
-        using var copy = new DeFeatDistiller(teacherCopy, studentCopy, Options(twoStage: false));
+        using var copy = DeFeatRecipe.Create(teacherCopy, studentCopy, Options(twoStage: false));
         copy.load_state_dict(distiller.state_dict());
         copy.to(dtype);
         var images = Images().to(dtype);
@@ -109,7 +110,7 @@ public class MlNetStyleDistillationTests
         var teacherBuffersBefore = teacher.named_buffers().Select(buffer => buffer.buffer.clone()).ToArray();
         teacher.train();
 
-        var distiller = new DeFeatDistiller(teacher, student, Options(twoStage));
+        var distiller = DeFeatRecipe.Create(teacher, student, Options(twoStage));
         ModelSnapshot.Of(teacher).Differences(teacherBefore).Should().BeEmpty("the module tree and every registered module stay as they were");
         if (!twoStage)
         {
@@ -157,7 +158,7 @@ public class MlNetStyleDistillationTests
         }
 
         (DisposeScopeManager.Statistics.ThreadTotalLiveCount - afterWarmUp).Should().Be(0);
-        nonFinite.Should().Be(0, "every step's loss is finite and the background term is recorded");
+        nonFinite.Should().Be(0, "every step's loss is finite and the background part is recorded");
         distiller.Step.Should().Be(Steps);
         teacher.training.Should().BeFalse();
         teacher.named_buffers().Select(buffer => buffer.buffer).Zip(teacherBuffersBefore)
@@ -292,16 +293,16 @@ public class MlNetStyleDistillationTests
         using var student = new MlNetStyleFasterRcnn(StudentWidth, seed: 2);
         var (teacherBefore, studentBefore) = (ModelSnapshot.Of(teacher), ModelSnapshot.Of(student));
 
-        var teacherPath = () => new DeFeatDistiller(teacher, student, Options(twoStage: true) with { TeacherNeckPath = "nek" });
-        var studentHead = () => new DeFeatDistiller(teacher, student, Options(twoStage: true) with
+        var teacherPath = () => DeFeatRecipe.Create(teacher, student, Options(twoStage: true) with { TeacherNeckPath = "nek" });
+        var studentHead = () => DeFeatRecipe.Create(teacher, student, Options(twoStage: true) with
         {
-            RoiHeads = Options(twoStage: true).RoiHeads! with { StudentHeadPath = "roi_heads" },
+            ProposalKd = Options(twoStage: true).ProposalKd! with { StudentHeadPath = "roi_heads" },
         });
-        var sameModel = () => new DeFeatDistiller(teacher, teacher, Options(twoStage: true));
+        var sameModel = () => DeFeatRecipe.Create(teacher, teacher, Options(twoStage: true));
 
         teacherPath.Should().Throw<ArgumentException>().WithMessage("options.TeacherNeckPath 'nek' (teacher) names no submodule of MlNetStyleFasterRcnn*'neck'*")
             .Which.ParamName.Should().Be("options.TeacherNeckPath");
-        studentHead.Should().Throw<ArgumentException>().WithMessage("options.RoiHeads.StudentHeadPath 'roi_heads' (student)*'roi_head'*");
+        studentHead.Should().Throw<ArgumentException>().WithMessage("options.ProposalKd.StudentHeadPath 'roi_heads' (student)*'roi_head'*");
         sameModel.Should().Throw<ArgumentException>().WithMessage("*same MlNetStyleFasterRcnn instance*");
         teacher.training.Should().BeTrue("a constructor that throws does not freeze the teacher");
         teacher.parameters().Should().OnlyContain(parameter => parameter.requires_grad);

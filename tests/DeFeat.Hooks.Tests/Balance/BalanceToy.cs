@@ -16,10 +16,10 @@ internal sealed class BalanceToy : IDisposable
     private readonly PassThroughModel student = new();
 
     public BalanceToy(double weight = 1.0, bool linearPart = false)
-        => Distiller = new DeFeatDistiller(teacher, student,
+        => Distiller = new Distiller(teacher, student,
             [new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new HalfSquares(weight, linearPart) })]);
 
-    public DeFeatDistiller Distiller { get; }
+    public Distiller Distiller { get; }
 
     /// <summary>Runs both models on the given levels and returns the distiller's losses of the step.</summary>
     public DistillationLosses Step(Tensor[] teacherLevels, Tensor[] studentLevels)

@@ -36,22 +36,22 @@ public class DistillerMemoryTests
         var style = mode == TapMode.Wrapper ? CallStyle.Forward : CallStyle.Call;
         nn.Module<Tensor, Tensor> teacher = twoStage ? new TwoStageToy(4, 1, style) : new OneStageToy(4, style);
         nn.Module<Tensor, Tensor> student = twoStage ? new TwoStageToy(2, 2, style) : new OneStageToy(2, style);
-        var roiHeads = new RoiHeadDistillationOptions { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) };
-        var neck = () => new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(), Adapters = new FeatureAdapters([4, 4], [8, 8]) });
-        var settings = new DistillerSettings { TeacherTapMode = mode, StudentTapMode = mode };
+        var roiHeads = new ProposalKdTermOptions { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) };
+        var neck = () => new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(), StudentChannels = [4, 4], TeacherChannels = [8, 8] });
+        var settings = new DistillerOptions { TeacherTapMode = mode, StudentTapMode = mode };
         using var distiller = recipe switch
         {
-            Recipe.Coco => new DeFeatDistiller(teacher, student,
+            Recipe.Coco => new Distiller(teacher, student,
             [
                 new FeatureTerm(new()
                 {
                     Name = "backbone", TeacherPath = "backbone", StudentPath = "backbone", Loss = new DecoupledFeatureTermLoss(),
-                    MaskBuilder = new BackboneMaskBuilder { GridStride = 2 }, Adapters = new FeatureAdapters([2, 4], [4, 8]),
+                    MaskBuilder = new BackboneMaskBuilder { GridStride = 2 }, StudentChannels = [2, 4], TeacherChannels = [4, 8],
                 }),
                 neck(),
-                new RoiHeadKdTerm(new() { Heads = roiHeads }),
+                new ProposalKdTerm(roiHeads),
             ], settings),
-            Recipe.OneStage => new DeFeatDistiller(teacher, student,
+            Recipe.OneStage => new Distiller(teacher, student,
             [
                 neck(),
                 new DenseHeadKdTerm(new()
@@ -63,16 +63,14 @@ public class DistillerMemoryTests
             _ => Preset(),
         };
 
-        DeFeatDistiller Preset() => new(teacher, student, new DeFeatDistillerOptions
+        Distiller Preset() => DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
-            TeacherTapMode = mode,
-            StudentTapMode = mode,
             StudentChannels = [4, 4],
             TeacherChannels = [8, 8],
-            RoiHeads = twoStage ? roiHeads : null,
-        });
+            ProposalKd = twoStage ? roiHeads : null,
+        }, settings);
         var optimizer = torch.optim.SGD(student.parameters().Concat(distiller.parameters()), 0.001);
         var images = torch.randn(2, 3, 8, 8);
         Tensor[] gtBoxes = [torch.tensor(new float[,] { { 0, 0, 5, 6 } }), torch.tensor(new float[,] { { 2, 2, 8, 8 } })];

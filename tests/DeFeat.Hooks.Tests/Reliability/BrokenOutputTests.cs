@@ -48,7 +48,7 @@ public sealed class BrokenOutputTests : IDisposable
     {
         using var teacher = new BrokenNeckToy(Broken.NullInList);
         using var student = new BrokenNeckToy(Broken.NullInList);
-        using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" });
+        using var distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" });
 
         var run = () => distiller.Teacher.Run(() => teacher.call(torch.ones(2, 4, 8, 8)));
 
@@ -138,7 +138,7 @@ public sealed class BrokenOutputTests : IDisposable
     {
         using var teacher = new TwoStageToy(4, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student, [new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new BrokenLoss(bad) })]);
+        using var distiller = new Distiller(teacher, student, [new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new BrokenLoss(bad) })]);
         var images = torch.randn(2, 3, 16, 16);
         distiller.Teacher.Run(() => teacher.call(images));
         student.call(images);
@@ -164,7 +164,7 @@ public sealed class BrokenOutputTests : IDisposable
     {
         using var teacher = new TwoStageToy(4, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        using var distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
@@ -184,14 +184,14 @@ public sealed class BrokenOutputTests : IDisposable
     {
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        using var distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
             StudentChannels = [8, 8],
             TeacherChannels = [16, 16],
         });
-        using var balancer = new KdBalancer(new Dictionary<string, int> { ["neck"] = 2 });
+        using var balancer = new DistillationBalancer(new Dictionary<string, int> { ["neck"] = 2 });
         DistillationLosses losses;
         using (torch.NewDisposeScope())
         {
@@ -266,11 +266,11 @@ public sealed class BrokenOutputTests : IDisposable
                 case BadRead.Null:
                     return null!;
                 case BadRead.NullRois:
-                    return read with { Rois = null! };
+                    return new SampledProposals(null!, read.Labels);
                 default:
                     var labels = read.Labels.clone();
                     labels.Dispose();
-                    return read with { Labels = labels };
+                    return new SampledProposals(read.Rois, labels);
             }
         }
 

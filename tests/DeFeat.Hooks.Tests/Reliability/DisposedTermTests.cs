@@ -29,16 +29,16 @@ public sealed class DisposedTermTests : IDisposable
     private static Tensor[] GtBoxes() => [torch.tensor(new float[,] { { 1, 2, 9, 11 } }), torch.zeros(0, 4)];
 
     /// <summary>The preset with adaptation layers and the RoI-head term (terms "neck" and "proposal").</summary>
-    private DeFeatDistiller Distiller() => new(teacher, student, new DeFeatDistillerOptions
+    private Distiller Distiller() => DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
     {
         TeacherNeckPath = "neck",
         StudentNeckPath = "neck",
         StudentChannels = [8, 8],
         TeacherChannels = [16, 16],
-        RoiHeads = new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) },
+        ProposalKd = new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) },
     });
 
-    private void Forwards(DeFeatDistiller distiller)
+    private void Forwards(Distiller distiller)
     {
         var images = torch.randn(2, 3, 16, 16);
         distiller.Teacher.Run(() => teacher.call(images));
@@ -61,7 +61,7 @@ public sealed class DisposedTermTests : IDisposable
         var call = () => distiller.call(GtBoxes(), Size);
 
         call.Should().Throw<ObjectDisposedException>()
-            .WithMessage($"The term '{name}' (DeFeatDistiller.Terms[{index}]) was disposed while its distiller still uses it*do not dispose a term you gave to a distiller*");
+            .WithMessage($"The term '{name}' (Distiller.Terms[{index}]) was disposed while its distiller still uses it*do not dispose a term you gave to a distiller*");
         distiller.Step.Should().Be(1);
     }
 
@@ -71,7 +71,7 @@ public sealed class DisposedTermTests : IDisposable
         using var distiller = Distiller();
         var state = distiller.state_dict().ToDictionary(pair => pair.Key, pair => pair.Value.detach().clone());
         var path = Path.Combine(Path.GetTempPath(), $"distiller-disposed-term-{Guid.NewGuid():N}.bin");
-        using (var other = new DeFeatDistiller(new TwoStageToy(8, seed: 1), new TwoStageToy(4, seed: 2), new DeFeatDistillerOptions
+        using (var other = DeFeatRecipe.Create(new TwoStageToy(8, seed: 1), new TwoStageToy(4, seed: 2), new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
@@ -86,7 +86,7 @@ public sealed class DisposedTermTests : IDisposable
         {
             distiller.Terms[0].Dispose();
 
-            const string Named = "The term 'neck' (DeFeatDistiller.Terms[0]) was disposed*";
+            const string Named = "The term 'neck' (Distiller.Terms[0]) was disposed*";
             FluentActions.Invoking(() => distiller.load_state_dict(state)).Should().Throw<ObjectDisposedException>().WithMessage(Named);
             FluentActions.Invoking(() => distiller.load(path)).Should().Throw<ObjectDisposedException>().WithMessage(Named);
             FluentActions.Invoking(() => distiller.state_dict()).Should().Throw<ObjectDisposedException>().WithMessage(Named);
@@ -121,7 +121,7 @@ public sealed class DisposedTermTests : IDisposable
         var neck = new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss() });
         neck.Dispose();
 
-        var create = () => new DeFeatDistiller(teacher, student, [neck]);
+        var create = () => new Distiller(teacher, student, [neck]);
 
         create.Should().Throw<ObjectDisposedException>().WithMessage("terms[0] (the term 'neck') was disposed*");
         teacher.training.Should().BeTrue("a refused distiller does not freeze the teacher");

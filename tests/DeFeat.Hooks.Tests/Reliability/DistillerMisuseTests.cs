@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Recording;
@@ -18,11 +19,11 @@ public sealed class DistillerMisuseTests : IDisposable
     private static Tensor[] GtBoxes() => [torch.tensor(new float[,] { { 0, 0, 6, 8 } }), torch.tensor(new float[,] { { 4, 2, 16, 12 } })];
 
     /// <summary>One-stage toys on a non-square 16×24 batch (levels 8×12 and 4×6 at strides 2 and 4).</summary>
-    private static (OneStageToy Teacher, OneStageToy Student, DeFeatDistiller Distiller) OneStage(DeFeatDistillerOptions? options = null)
+    private static (OneStageToy Teacher, OneStageToy Student, Distiller Distiller) OneStage(DeFeatRecipeOptions? options = null)
     {
         var teacher = new OneStageToy(4);
         var student = new OneStageToy(4);
-        var distiller = new DeFeatDistiller(teacher, student, options ?? new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" });
+        var distiller = DeFeatRecipe.Create(teacher, student, options ?? new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" });
         var images = torch.randn(2, 3, 16, 24);
         distiller.Teacher.Run(() => teacher.call(images));
         student.call(images);
@@ -33,7 +34,7 @@ public sealed class DistillerMisuseTests : IDisposable
     public void Swapped_height_and_width_or_the_original_image_size_fail_naming_imageSize()
     {
         var (teacher, student, swapped) = OneStage();
-        var (_, _, original) = OneStage(new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", Strides = [2, 4] });
+        var (_, _, original) = OneStage(new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", Strides = [2, 4] });
 
         var width = () => swapped.call(GtBoxes(), new ImageSize(24, 16));
         var unscaled = () => original.call(GtBoxes(), new ImageSize(160, 240));
@@ -54,7 +55,7 @@ public sealed class DistillerMisuseTests : IDisposable
 
         var call = () => distiller.call([GtBoxes()[0]], new ImageSize(16, 24));
 
-        call.Should().Throw<ArgumentException>().WithParameterName("gtBoxes").WithMessage("gtBoxes must hold one [N_i, 4] tensor per image of the batch the necks saw (2 images); got 1.*");
+        call.Should().Throw<ArgumentException>().WithParameterName("gtBoxes").WithMessage("gtBoxes must hold one [N_i, 4] tensor per image of the batch the models saw (2 images); got 1.*");
     }
 
     [Fact]
@@ -78,11 +79,11 @@ public sealed class DistillerMisuseTests : IDisposable
     [InlineData(double.PositiveInfinity)]
     public void A_schedule_weight_that_is_not_finite_and_non_negative_is_refused(double weight)
     {
-        var (_, _, distiller) = OneStage(new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", Schedule = new FixedSchedule(weight) });
+        var (_, _, distiller) = OneStage(new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", Schedule = new FixedSchedule(weight) });
 
         var call = () => distiller.call(GtBoxes(), new ImageSize(16, 24));
 
-        call.Should().Throw<InvalidOperationException>().WithMessage($"FixedSchedule computed the KD weight {weight} at step 0; a KD weight must be a finite number >= 0*");
+        call.Should().Throw<InvalidOperationException>().WithMessage($"FixedSchedule computed the distillation weight {weight} at step 0; a distillation weight must be a finite number >= 0*");
         distiller.Step.Should().Be(0);
     }
 
@@ -91,7 +92,7 @@ public sealed class DistillerMisuseTests : IDisposable
     {
         using var teacher = new TwoStageToy(4, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions { TeacherNeckPath = "roi_head", StudentNeckPath = "roi_head" });
+        using var distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions { TeacherNeckPath = "roi_head", StudentNeckPath = "roi_head" });
         var images = torch.randn(2, 3, 16, 16);
         distiller.Teacher.Run(() => teacher.call(images));
         student.call(images);
@@ -109,13 +110,13 @@ public sealed class DistillerMisuseTests : IDisposable
 
         var call = () => distiller.call(GtBoxes(), new ImageSize(16, 24));
 
-        call.Should().Throw<ObjectDisposedException>().WithMessage("*DeFeatDistiller was disposed*");
+        call.Should().Throw<ObjectDisposedException>().WithMessage("*Distiller was disposed*");
     }
 
     [Fact]
     public void The_opt_in_finite_check_names_the_terms_the_level_and_whose_features()
     {
-        var options = new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", CheckFinite = true };
+        var options = new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" };
         var teacher = new OneStageToy(4);
         var student = new OneStageToy(4);
         using (torch.no_grad())
@@ -124,7 +125,7 @@ public sealed class DistillerMisuseTests : IDisposable
             student.named_parameters().Single(parameter => parameter.name == "neck.fpn.lateral1.weight").parameter.fill_(double.NaN);
         }
 
-        using var checking = new DeFeatDistiller(teacher, student, options);
+        using var checking = DeFeatRecipe.Create(teacher, student, options, new DistillerOptions { CheckFinite = true });
         var images = torch.randn(2, 3, 16, 24);
         checking.Teacher.Run(() => teacher.call(images));
         student.call(images);
@@ -132,7 +133,7 @@ public sealed class DistillerMisuseTests : IDisposable
         var call = () => checking.call(GtBoxes(), new ImageSize(16, 24));
 
         call.Should().Throw<InvalidOperationException>().WithMessage(
-            "DeFeat loss terms neck_object, neck_background are not finite*level 0 (of 2, finest first) of the student's neck output (options.StudentNeckPath 'neck')*CheckFinite*");
+            "Distillation losses neck_object, neck_background are not finite*level 0 (of 2, finest first) of the student's neck output (options.StudentNeckPath 'neck')*CheckFinite*");
     }
 
     [Fact]
@@ -167,7 +168,7 @@ public sealed class DistillerMisuseTests : IDisposable
         relay.Delivered.Should().BeFalse();
     }
 
-    private sealed class FixedSchedule(double weight) : KdWeightSchedule
+    private sealed class FixedSchedule(double weight) : WeightSchedule
     {
         protected override double Compute(long step) => weight;
     }

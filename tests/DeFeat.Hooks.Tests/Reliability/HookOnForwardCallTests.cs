@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.Recording;
@@ -78,8 +79,8 @@ public sealed class HookOnForwardCallTests : IDisposable
     {
         using var teacher = new ForwardParent();
         using var student = new ForwardParent();
-        var options = new DeFeatDistillerOptions { TeacherNeckPath = "body", StudentNeckPath = "body", StudentTapMode = TapMode.Hook };
-        var distiller = new DeFeatDistiller(teacher, student, options);
+        var options = new DeFeatRecipeOptions { TeacherNeckPath = "body", StudentNeckPath = "body" };
+        var distiller = DeFeatRecipe.Create(teacher, student, options, new DistillerOptions { StudentTapMode = TapMode.Hook });
         var images = torch.ones(2, 3, 16, 16);
         distiller.Teacher.Run(() => teacher.call(images));
         student.call(images);

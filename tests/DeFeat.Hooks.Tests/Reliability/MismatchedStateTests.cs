@@ -29,10 +29,10 @@ public sealed class MismatchedStateTests : IDisposable
     }
 
     /// <summary>A preset distiller for a teacher of neck width 2·teacherWidth and a student of 2·studentWidth channels (two levels).</summary>
-    private static DeFeatDistiller Distiller(long teacherWidth, long studentWidth) => new(
+    private static Distiller Distiller(long teacherWidth, long studentWidth) => DeFeatRecipe.Create(
         new TwoStageToy(teacherWidth, seed: 1),
         new TwoStageToy(studentWidth, seed: 2),
-        new DeFeatDistillerOptions
+        new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
@@ -40,10 +40,10 @@ public sealed class MismatchedStateTests : IDisposable
             StudentChannels = [2 * studentWidth, 2 * studentWidth],
         });
 
-    private static Dictionary<string, Tensor> Copy(DeFeatDistiller distiller)
+    private static Dictionary<string, Tensor> Copy(Distiller distiller)
         => distiller.state_dict().ToDictionary(pair => pair.Key, pair => pair.Value.detach().clone());
 
-    private static void ShouldBeUnchanged(DeFeatDistiller distiller, Dictionary<string, Tensor> before, long step)
+    private static void ShouldBeUnchanged(Distiller distiller, Dictionary<string, Tensor> before, long step)
     {
         distiller.Step.Should().Be(step);
         var after = distiller.state_dict();
@@ -55,7 +55,7 @@ public sealed class MismatchedStateTests : IDisposable
         }
     }
 
-    private string Saved(DeFeatDistiller distiller)
+    private string Saved(Distiller distiller)
     {
         var path = Path.Combine(Path.GetTempPath(), $"distiller-state-{Guid.NewGuid():N}.bin");
         files.Add(path);
@@ -70,7 +70,7 @@ public sealed class MismatchedStateTests : IDisposable
         Reader,
     }
 
-    private (Action Load, string Argument) Loading(DeFeatDistiller into, DeFeatDistiller from, Way way)
+    private (Action Load, string Argument) Loading(Distiller into, Distiller from, Way way)
     {
         var path = Saved(from);
         var state = Copy(from);
@@ -141,8 +141,8 @@ public sealed class MismatchedStateTests : IDisposable
     public void A_state_of_a_distiller_with_other_terms_lists_the_missing_keys(Way way)
     {
         using var distiller = Distiller(teacherWidth: 8, studentWidth: 4);
-        using var unadapted = new DeFeatDistiller(
-            new TwoStageToy(8, seed: 1), new TwoStageToy(8, seed: 2), new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" });
+        using var unadapted = DeFeatRecipe.Create(
+            new TwoStageToy(8, seed: 1), new TwoStageToy(8, seed: 2), new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" });
         var before = Copy(distiller);
         var (load, argument) = Loading(distiller, unadapted, way);
 
@@ -195,7 +195,7 @@ public sealed class MismatchedStateTests : IDisposable
     [InlineData(false)]
     public void A_null_or_disposed_balancer_entry_is_named(bool disposed)
     {
-        using var balancer = new KdBalancer(new Dictionary<string, int> { ["neck"] = 2 });
+        using var balancer = new DistillationBalancer(new Dictionary<string, int> { ["neck"] = 2 });
         var state = balancer.state_dict().ToDictionary(pair => pair.Key, pair => pair.Value.detach().clone());
         if (disposed)
         {

@@ -30,7 +30,7 @@ public sealed class OptionRangeTests : IDisposable
         scope.Dispose();
     }
 
-    private static RoiHeadDistillationOptions Heads() => new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) };
+    private static ProposalKdTermOptions Heads() => new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) };
 
     private void ModelsShouldBeUntouched()
     {
@@ -70,7 +70,7 @@ public sealed class OptionRangeTests : IDisposable
     [MemberData(nameof(BadStrides))]
     public void A_bad_stride_of_the_preset_is_refused_before_anything_is_attached(double stride)
     {
-        var create = () => new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", Strides = [4, 8, stride] });
+        var create = () => DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", Strides = [4, 8, stride] });
 
         create.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("options.Strides[2]").Which.ActualValue.Should().Be(stride);
         ModelsShouldBeUntouched();
@@ -87,7 +87,7 @@ public sealed class OptionRangeTests : IDisposable
     [Fact]
     public void Strides_for_another_number_of_levels_than_recorded_are_named_instead_of_the_mask_builders_argument()
     {
-        using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", Strides = [2, 4, 8] });
+        using var distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", Strides = [2, 4, 8] });
         var images = torch.randn(2, 3, 16, 16);
         distiller.Teacher.Run(() => teacher.call(images));
         student.call(images);
@@ -109,25 +109,25 @@ public sealed class OptionRangeTests : IDisposable
             Loss = new DecoupledFeatureTermLoss(),
             Levels = [0, 1],
             Strides = [4],
-            Adapters = new FeatureAdapters([8, 8, 8], [16, 16, 16]),
+            StudentChannels = [8, 8, 8], TeacherChannels = [16, 16, 16],
         });
 
         create.Should().Throw<ArgumentException>().WithParameterName("options")
-            .WithMessage("options.Levels has 2, options.Strides has 1, options.Adapters has 3 level(s)*");
+            .WithMessage("options.Levels has 2, options.Strides has 1, options.StudentChannels has 3, options.TeacherChannels has 3 level(s)*");
     }
 
     [Fact]
     public void Adaptation_layers_for_another_number_of_levels_than_the_tap_returns_are_named()
     {
-        using var distiller = new DeFeatDistiller(teacher, student,
-            [new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(), Adapters = new FeatureAdapters([8], [16]) })]);
+        using var distiller = new Distiller(teacher, student,
+            [new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(), StudentChannels = [8], TeacherChannels = [16] })]);
         var images = torch.randn(2, 3, 16, 16);
         distiller.Teacher.Run(() => teacher.call(images));
         student.call(images);
 
         var call = () => distiller.call([torch.zeros(0, 4), torch.zeros(0, 4)], new ImageSize(16, 16));
 
-        call.Should().Throw<ArgumentException>().WithMessage("options.Adapters has 1 level(s), but the student's 'neck' tap (FeatureTermOptions.StudentPath 'neck') returned 2 map(s)*");
+        call.Should().Throw<ArgumentException>().WithMessage("options.StudentChannels has 1 level(s), but the student's 'neck' tap (FeatureTermOptions.StudentPath 'neck') returned 2 map(s)*");
     }
 
     [Theory]
@@ -135,7 +135,7 @@ public sealed class OptionRangeTests : IDisposable
     [InlineData(new long[] { 8, 8 }, new long[] { 16, -16 }, "options.TeacherChannels[1]")]
     public void A_channel_count_below_one_is_named_as_the_presets_option(long[] studentChannels, long[] teacherChannels, string option)
     {
-        var create = () => new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        var create = () => DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
@@ -150,7 +150,7 @@ public sealed class OptionRangeTests : IDisposable
     [Fact]
     public void Channel_and_stride_lists_of_different_lengths_are_refused_naming_each()
     {
-        var create = () => new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        var create = () => DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
@@ -171,7 +171,7 @@ public sealed class OptionRangeTests : IDisposable
     public void A_term_weight_outside_its_range_is_named_as_options_Weight(double weight)
     {
         var feature = () => new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(), Weight = weight });
-        var roi = () => new RoiHeadKdTerm(new() { Heads = Heads(), Weight = weight });
+        var roi = () => new ProposalKdTerm(Heads() with { Weight = weight });
         var dense = () => new DenseHeadKdTerm(new()
         {
             TeacherHeadPath = "cls_head",
@@ -189,16 +189,16 @@ public sealed class OptionRangeTests : IDisposable
     [Fact]
     public void An_undefined_tap_mode_is_named_as_the_setting_that_holds_it()
     {
-        var fromSettings = () => new DeFeatDistiller(
+        var fromSettings = () => new Distiller(
             teacher,
             student,
             [new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss() })],
-            new DistillerSettings { TeacherTapMode = (TapMode)9 });
-        var fromOptions = () => new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", StudentTapMode = (TapMode)9 });
+            new DistillerOptions { TeacherTapMode = (TapMode)9 });
+        var fromOptions = () => DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" }, new DistillerOptions { StudentTapMode = (TapMode)9 });
         var tap = () => new FeatureTap(teacher, "neck", (TapMode)9);
 
-        fromSettings.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("settings.TeacherTapMode");
-        fromOptions.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("options.StudentTapMode");
+        fromSettings.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("options.TeacherTapMode");
+        fromOptions.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("distillerOptions.StudentTapMode");
         tap.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("mode");
         ModelsShouldBeUntouched();
     }
@@ -206,27 +206,27 @@ public sealed class OptionRangeTests : IDisposable
     [Fact]
     public void An_undefined_proposal_sampling_is_refused_instead_of_being_taken_as_the_students()
     {
-        var create = () => new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        var create = () => DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
-            RoiHeads = Heads() with { Sampling = (ProposalSampling)2 },
+            ProposalKd = Heads() with { Sampling = (ProposalSampling)2 },
         });
 
-        create.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("options.RoiHeads.Sampling");
+        create.Should().Throw<ArgumentOutOfRangeException>().WithParameterName("options.ProposalKd.Sampling");
         ModelsShouldBeUntouched();
     }
 
     [Fact]
     public void A_logits_position_beyond_the_heads_outputs_is_named_with_the_option_prefix()
     {
-        using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        using var distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
             StudentChannels = [8, 8],
             TeacherChannels = [16, 16],
-            RoiHeads = Heads() with { LogitsOutput = 2 },
+            ProposalKd = Heads() with { LogitsOutput = 2 },
         });
         var images = torch.randn(2, 3, 16, 16);
         distiller.Teacher.Run(() => teacher.call(images));
@@ -234,8 +234,8 @@ public sealed class OptionRangeTests : IDisposable
 
         var call = () => distiller.call([torch.zeros(0, 4), torch.zeros(0, 4)], new ImageSize(16, 16));
 
-        call.Should().Throw<ArgumentException>().WithParameterName("options.RoiHeads.LogitsOutput")
-            .WithMessage("options.RoiHeads.LogitsOutput is 2, but the RoI head at 'roi_head' returned 2 tensor(s).*");
+        call.Should().Throw<ArgumentException>().WithParameterName("options.ProposalKd.LogitsOutput")
+            .WithMessage("options.ProposalKd.LogitsOutput is 2, but the RoI head at 'roi_head' returned 2 tensor(s).*");
     }
 
     [Fact]

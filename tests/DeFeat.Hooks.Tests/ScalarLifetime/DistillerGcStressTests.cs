@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.RoiHeads;
 using DeFeat.Hooks.Schedules;
@@ -23,14 +24,14 @@ public sealed class DistillerGcStressTests(ITestOutputHelper output)
         using var setup = NewDisposeScope();
         var teacher = new TwoStageToy(4, 1);
         var student = new TwoStageToy(2, 2);
-        using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        using var distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
             StudentChannels = [4, 4],
             TeacherChannels = [8, 8],
             Schedule = new LinearWarmupSchedule(500, weight: 0.5),
-            RoiHeads = new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) },
+            ProposalKd = new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) },
         });
         var optimizer = optim.SGD(student.parameters().Concat(distiller.parameters()), 0.001);
         var images = randn(2, 3, 8, 8);

@@ -9,5 +9,5 @@ public class ScalarLifetimeScanTests(ITestOutputHelper output)
 {
     [Fact]
     public void Library_code_keeps_every_Scalar_it_passes_alive_across_the_native_call()
-        => ScalarLifetimeScan.ShouldFindNoneIn(typeof(DeFeatDistiller).Assembly, nameof(HookScalars), output);
+        => ScalarLifetimeScan.ShouldFindNoneIn(typeof(Distiller).Assembly, nameof(HookScalars), output);
 }

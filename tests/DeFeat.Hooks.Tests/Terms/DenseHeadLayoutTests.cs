@@ -66,7 +66,7 @@ public sealed class DenseHeadLayoutTests : IDisposable
         // A 24×16 batch at strides 8 and 16: levels 3×2 and ⌈1.5⌉×1 = 2×1.
         Tensor[] maps = [Map(3, 2, 0), Map(2, 1, 1000)];
 
-        var (read, sizes) = DenseHeadScores.Read([.. maps.Select(Flatten)], Options(DenseScoreLayout.FlattenedPerLevel, [8, 16]), new ImageSize(24, 16), "the head");
+        var (read, sizes) = DenseHeadScores.Read([.. maps.Select(Flatten)], Options(DenseScoreLayout.FlattenedPerLevel, [8, 16]), () => new ImageSize(24, 16), "the head");
 
         sizes.Should().Equal(new FeatureMapSize(3, 2), new FeatureMapSize(2, 1));
         read.Zip(maps).Should().OnlyContain(pair => pair.First.shape.SequenceEqual(pair.Second.shape) && pair.First.eq(pair.Second).all().item<bool>());
@@ -78,7 +78,7 @@ public sealed class DenseHeadLayoutTests : IDisposable
         Tensor[] maps = [Map(3, 2, 0), Map(2, 1, 1000)];
         var concatenated = torch.cat([.. maps.Select(Flatten)], 1);
 
-        var (read, sizes) = DenseHeadScores.Read([concatenated], Options(DenseScoreLayout.Concatenated, [8, 16]), new ImageSize(24, 16), "the head");
+        var (read, sizes) = DenseHeadScores.Read([concatenated], Options(DenseScoreLayout.Concatenated, [8, 16]), () => new ImageSize(24, 16), "the head");
 
         concatenated.shape.Should().Equal(2, (3 * 2 * 2) + (2 * 1 * 2), 3);
         sizes.Should().Equal(new FeatureMapSize(3, 2), new FeatureMapSize(2, 1));
@@ -93,7 +93,7 @@ public sealed class DenseHeadLayoutTests : IDisposable
     {
         var probabilities = torch.tensor(new[] { 0.0, 0.25, 0.5, 1.0, 0.75, 0.125 }).reshape(1, 6, 1, 1).to(dtype);
 
-        var (read, _) = DenseHeadScores.Read([probabilities], Options(DenseScoreLayout.PerLevelMaps, null, DenseScoreKind.Probabilities), new ImageSize(8, 8), "the head");
+        var (read, _) = DenseHeadScores.Read([probabilities], Options(DenseScoreLayout.PerLevelMaps, null, DenseScoreKind.Probabilities), () => new ImageSize(8, 8), "the head");
 
         var epsilon = Math.Pow(2, -epsilonBits);
         var saturated = Math.Log((1 - epsilon) / epsilon);
@@ -109,7 +109,7 @@ public sealed class DenseHeadLayoutTests : IDisposable
         var probabilities = torch.tensor(new[] { 0.0, 0.25, 0.75, 1.0, 0.0, 0.0 }).reshape(1, 6, 1, 1).to(ScalarType.Float32);
 
         var (read, _) = DenseHeadScores.Read(
-            [probabilities], Options(DenseScoreLayout.PerLevelMaps, null, DenseScoreKind.Probabilities, DenseKdActivation.Softmax), new ImageSize(8, 8), "the head");
+            [probabilities], Options(DenseScoreLayout.PerLevelMaps, null, DenseScoreKind.Probabilities, DenseKdActivation.Softmax), () => new ImageSize(8, 8), "the head");
 
         read[0].to(ScalarType.Float64).data<double>().ToArray().Should().Equal(
             new[] { -23 * Math.Log(2), Math.Log(0.25), Math.Log(0.75), 0, -23 * Math.Log(2), -23 * Math.Log(2) },
@@ -138,7 +138,7 @@ public sealed class DenseHeadLayoutTests : IDisposable
     [Fact]
     public void Maps_with_other_than_A_times_K_channels_name_options_Loss()
     {
-        var read = () => DenseHeadScores.Read([torch.zeros(2, 9, 4, 4)], Options(DenseScoreLayout.PerLevelMaps, null), new ImageSize(16, 16), "the teacher's dense head ('cls_head')");
+        var read = () => DenseHeadScores.Read([torch.zeros(2, 9, 4, 4)], Options(DenseScoreLayout.PerLevelMaps, null), () => new ImageSize(16, 16), "the teacher's dense head ('cls_head')");
 
         read.Should().Throw<ArgumentException>().WithParameterName("options.Loss").WithMessage(
             "Level 0 of the teacher's dense head ('cls_head') has 9 channels ([2, 9, 4, 4]), but options.Loss gives A·K = AnchorsPerLocation·Classes = 2·3 = 6*");
@@ -147,7 +147,7 @@ public sealed class DenseHeadLayoutTests : IDisposable
     [Fact]
     public void A_head_output_without_tensors_names_options_ScoresItem()
     {
-        var read = () => DenseHeadScores.Read([], Options(DenseScoreLayout.PerLevelMaps, null) with { ScoresItem = 1 }, new ImageSize(16, 16), "the teacher's dense head ('cls_head')");
+        var read = () => DenseHeadScores.Read([], Options(DenseScoreLayout.PerLevelMaps, null) with { ScoresItem = 1 }, () => new ImageSize(16, 16), "the teacher's dense head ('cls_head')");
 
         read.Should().Throw<ArgumentException>().WithParameterName("options.ScoresItem")
             .WithMessage("The teacher's dense head ('cls_head') returned no tensor: options.ScoresItem (1) must name the item of its output that holds the class scores.*");
@@ -158,7 +158,7 @@ public sealed class DenseHeadLayoutTests : IDisposable
     {
         using var teacher = new OneStageToy(4);
         using var student = new OneStageToy(4);
-        using var distiller = new DeFeatDistiller(teacher, student,
+        using var distiller = new Distiller(teacher, student,
         [
             new DenseHeadKdTerm(new()
             {

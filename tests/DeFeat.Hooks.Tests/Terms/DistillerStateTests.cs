@@ -19,17 +19,17 @@ public class DistillerStateTests
 
     private static Tensor[] GtBoxes() => [torch.tensor(new float[,] { { 1, 2, 9, 11 } }), torch.zeros(0, 4)];
 
-    private static DeFeatDistillerOptions Options() => new()
+    private static DeFeatRecipeOptions Options() => new()
     {
         TeacherNeckPath = "neck",
         StudentNeckPath = "neck",
         StudentChannels = [8, 8],
         TeacherChannels = [16, 16],
         Schedule = new LinearDecaySchedule(10),
-        RoiHeads = new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) },
+        ProposalKd = new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) },
     };
 
-    private static void Step(DeFeatDistiller distiller, TwoStageToy teacher, TwoStageToy student, Tensor images)
+    private static void Step(Distiller distiller, TwoStageToy teacher, TwoStageToy student, Tensor images)
     {
         distiller.Teacher.Run(() => teacher.call(images));
         student.call(images);
@@ -44,7 +44,7 @@ public class DistillerStateTests
         var images = torch.randn(2, 3, 16, 16);
         using (var teacher = new TwoStageToy(8, seed: 1))
         using (var student = new TwoStageToy(4, seed: 2))
-        using (var distiller = new DeFeatDistiller(teacher, student, Options()))
+        using (var distiller = DeFeatRecipe.Create(teacher, student, Options()))
         {
             Step(distiller, teacher, student, images);
             Step(distiller, teacher, student, images);
@@ -55,7 +55,7 @@ public class DistillerStateTests
 
         using var teacher2 = new TwoStageToy(8, seed: 1);
         using var student2 = new TwoStageToy(4, seed: 2);
-        using var restored = new DeFeatDistiller(teacher2, student2, Options());
+        using var restored = DeFeatRecipe.Create(teacher2, student2, Options());
         restored.Step.Should().Be(0);
         restored.load(path);
         File.Delete(path);
@@ -63,7 +63,7 @@ public class DistillerStateTests
         distillerWeight(restored).Should().BeApproximately(0.8, 1e-12, "linear decay 1 − 2/10 at the restored step");
         restored.Step.Should().Be(3);
 
-        double distillerWeight(DeFeatDistiller distiller)
+        double distillerWeight(Distiller distiller)
         {
             distiller.Teacher.Run(() => teacher2.call(images));
             student2.call(images);
@@ -77,7 +77,7 @@ public class DistillerStateTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student, Options());
+        using var distiller = DeFeatRecipe.Create(teacher, student, Options());
         var images = torch.randn(2, 3, 16, 16);
 
         var alone = () => student.call(images);
@@ -97,7 +97,7 @@ public class DistillerStateTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student, Options());
+        using var distiller = DeFeatRecipe.Create(teacher, student, Options());
         var images = torch.randn(2, 3, 16, 16);
         var alone = () => student.call(images);
 
@@ -118,7 +118,7 @@ public class DistillerStateTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student, Options());
+        using var distiller = DeFeatRecipe.Create(teacher, student, Options());
         distiller.Step = 3;
 
         FluentActions.Invoking(() => distiller.Step = -1).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("Step");
@@ -128,7 +128,7 @@ public class DistillerStateTests
             .Should().Throw<ArgumentException>().WithParameterName("source").WithMessage("*'step' is -5; it must be ≥ 0*");
         distiller.Step.Should().Be(3);
 
-        using var other = new DeFeatDistiller(new TwoStageToy(8, seed: 1), new TwoStageToy(4, seed: 2), Options());
+        using var other = DeFeatRecipe.Create(new TwoStageToy(8, seed: 1), new TwoStageToy(4, seed: 2), Options());
         var path = Path.Combine(Path.GetTempPath(), $"distiller-negative-{Guid.NewGuid():N}.bin");
         try
         {
@@ -157,9 +157,9 @@ public class DistillerStateTests
         using var student = new TwoStageToy(4, seed: 2);
         var neck = () => new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss() });
 
-        var twice = () => new DeFeatDistiller(teacher, student, [neck(), neck()]);
+        var twice = () => new Distiller(teacher, student, [neck(), neck()]);
         twice.Should().Throw<ArgumentException>().WithMessage("terms[1] is named 'neck' like an earlier term*");
-        var none = () => new DeFeatDistiller(teacher, student, Array.Empty<DistillationTerm>());
+        var none = () => new Distiller(teacher, student, Array.Empty<DistillationTerm>());
         none.Should().Throw<ArgumentException>().WithMessage("A distiller needs at least one term*");
         var badName = () => new FeatureTerm(new() { Name = "neck loss", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss() });
         badName.Should().Throw<ArgumentException>().WithParameterName("options.Name").WithMessage("options.Name (a term's name) must*'neck loss'*");
@@ -175,15 +175,15 @@ public class DistillerStateTests
         using var student = new TwoStageToy(4, seed: 2);
         using var teacher2 = new TwoStageToy(8, seed: 3);
         using var student2 = new TwoStageToy(4, seed: 4);
-        var neck = new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss(), Adapters = new FeatureAdapters([8, 8], [16, 16]) });
-        using var first = new DeFeatDistiller(teacher, student, [neck]);
-        FeatureTerm Own() => new(new() { Name = "own", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss(), Adapters = new FeatureAdapters([8, 8], [16, 16]) });
+        var neck = new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss(), StudentChannels = [8, 8], TeacherChannels = [16, 16] });
+        using var first = new Distiller(teacher, student, [neck]);
+        FeatureTerm Own() => new(new() { Name = "own", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss(), StudentChannels = [8, 8], TeacherChannels = [16, 16] });
         var own = Own();
         var sameModel = Own();
         var (ownWeights, sameModelWeights, neckWeights) = (own.Adapters!.parameters().ToList(), sameModel.Adapters!.parameters().ToList(), neck.Adapters!.parameters().ToList());
 
-        var reuse = () => new DeFeatDistiller(teacher2, student2, [own, neck]);
-        var sameInstance = () => new DeFeatDistiller(teacher2, teacher2, [sameModel, neck]);
+        var reuse = () => new Distiller(teacher2, student2, [own, neck]);
+        var sameInstance = () => new Distiller(teacher2, teacher2, [sameModel, neck]);
 
         reuse.Should().Throw<ArgumentException>().WithMessage("The term 'neck' already belongs to a distiller; create a new term for each distiller.*");
         sameInstance.Should().Throw<ArgumentException>().WithMessage("*same TwoStageToy instance*");
@@ -205,10 +205,10 @@ public class DistillerStateTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student,
+        using var distiller = new Distiller(teacher, student,
         [
-            new FeatureTerm(new() { Name = "pkd", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss(), Adapters = new FeatureAdapters([8, 8], [16, 16]) }),
-            new RoiHeadKdTerm(new() { Heads = Options().RoiHeads! }),
+            new FeatureTerm(new() { Name = "pkd", TeacherPath = "neck", StudentPath = "neck", Loss = new PkdTermLoss(), StudentChannels = [8, 8], TeacherChannels = [16, 16] }),
+            new ProposalKdTerm(Options().ProposalKd!),
         ]);
         var images = torch.randn(2, 3, 16, 16);
         distiller.Teacher.Run(() => teacher.call(images));

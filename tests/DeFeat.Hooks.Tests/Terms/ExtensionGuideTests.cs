@@ -21,7 +21,7 @@ public class ExtensionGuideTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new TwoStageToy(4, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student,
+        using var distiller = new Distiller(teacher, student,
             [new FeatureTerm(new() { Name = "cosine", TeacherPath = "neck", StudentPath = "neck", Loss = new CosineFeatureLoss() })]);
         var images = torch.randn(2, 3, 16, 16);
         distiller.Teacher.Run(() => teacher.call(images));

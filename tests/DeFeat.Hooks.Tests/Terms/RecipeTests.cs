@@ -34,14 +34,14 @@ public class RecipeTests
         {
             Name = "backbone", TeacherPath = "backbone", StudentPath = "backbone", Levels = [0, 1],
             Loss = new DecoupledFeatureTermLoss(new DecoupledFeatureLossOptions { ObjectWeight = 2, BackgroundWeight = 5 }),
-            MaskBuilder = new BackboneMaskBuilder { GridStride = 2 }, Adapters = new FeatureAdapters([4, 8], [8, 16]),
+            MaskBuilder = new BackboneMaskBuilder { GridStride = 2 }, StudentChannels = [4, 8], TeacherChannels = [8, 16],
         }),
         new FeatureTerm(new()
         {
             Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(),
-            MaskBuilder = new DeFeatMaskBuilder { CanonicalSize = 4 }, Adapters = new FeatureAdapters([8, 8], [16, 16]),
+            MaskBuilder = new DeFeatMaskBuilder { CanonicalSize = 4 }, StudentChannels = [8, 8], TeacherChannels = [16, 16],
         }),
-        new RoiHeadKdTerm(new() { Heads = new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) } }),
+        new ProposalKdTerm(new() { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) }),
     ];
 
     [Fact]
@@ -50,7 +50,7 @@ public class RecipeTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student, CocoRecipe());
+        using var distiller = new Distiller(teacher, student, CocoRecipe());
         var images = torch.randn(2, 3, 16, 16, generator: new Generator(3));
 
         distiller.Teacher.Run(() => teacher.call(images));
@@ -97,13 +97,13 @@ public class RecipeTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student,
+        using var distiller = new Distiller(teacher, student,
         [
             new FeatureTerm(new()
             {
                 Name = "backbone", TeacherPath = "backbone", StudentPath = "backbone", Levels = [1],
                 Loss = new DecoupledFeatureTermLoss(DecoupledFeatureLossOptions.Voc), MaskBuilder = new BackboneMaskBuilder(),
-                Adapters = new FeatureAdapters([8], [16]),
+                StudentChannels = [8], TeacherChannels = [16],
             }),
         ]);
         var images = torch.randn(2, 3, 16, 16, generator: new Generator(4));
@@ -129,12 +129,12 @@ public class RecipeTests
         using var teacher = new MlNetStyleRetinaNet(8);
         using var student = new MlNetStyleRetinaNet(4);
         var loss = new DecoupledDenseKdLossOptions { Classes = 3, AnchorsPerLocation = 3, Activation = DenseKdActivation.Sigmoid, ObjectWeight = 2, BackgroundWeight = 0.5 };
-        using var distiller = new DeFeatDistiller(teacher, student,
+        using var distiller = new Distiller(teacher, student,
         [
             new FeatureTerm(new()
             {
                 Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(),
-                Adapters = new FeatureAdapters([8, 8, 8], [16, 16, 16]),
+                StudentChannels = [8, 8, 8], TeacherChannels = [16, 16, 16],
             }),
             new DenseHeadKdTerm(new() { TeacherHeadPath = "bbox_head", StudentHeadPath = "bbox_head", Loss = loss, MaskBuilder = new AllLevelsMaskBuilder() }),
         ]);
@@ -161,7 +161,7 @@ public class RecipeTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new OneStageToy(4);
         using var student = new OneStageToy(4);
-        using var distiller = new DeFeatDistiller(teacher, student,
+        using var distiller = new Distiller(teacher, student,
         [
             new DenseHeadKdTerm(new()
             {
@@ -200,7 +200,7 @@ public class RecipeTests
         using var studentWeights = new TwoStageToy(4, seed: 2);
         var (teacherState, studentState) = (Snapshot(teacherWeights), Snapshot(studentWeights));
         Dictionary<string, Tensor>? adapterState = null;
-        var run = (Func<TwoStageToy, TwoStageToy, DeFeatDistiller> create) =>
+        var run = (Func<TwoStageToy, TwoStageToy, Distiller> create) =>
         {
             using var teacher = new TwoStageToy(8, seed: 1);
             using var student = new TwoStageToy(4, seed: 2);
@@ -220,16 +220,16 @@ public class RecipeTests
             student.call(images);
             return distiller.call(Tensors(ToyBoxes), new ImageSize(16, 16)).Parts.Select(part => (part.Name, Values(part.Value)[0])).ToArray();
         };
-        var heads = new RoiHeadDistillationOptions { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) };
+        var heads = new ProposalKdTermOptions { TeacherHeadPath = "roi_head", StudentHeadPath = "roi_head", Arguments = new RoiHeadArgumentPositions(1, 2) };
 
-        var preset = run((teacher, student) => new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        var preset = run((teacher, student) => DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
-            TeacherNeckPath = "neck", StudentNeckPath = "neck", StudentChannels = [8, 8], TeacherChannels = [16, 16], RoiHeads = heads,
+            TeacherNeckPath = "neck", StudentNeckPath = "neck", StudentChannels = [8, 8], TeacherChannels = [16, 16], ProposalKd = heads,
         }));
-        var terms = run((teacher, student) => new DeFeatDistiller(teacher, student,
+        var terms = run((teacher, student) => new Distiller(teacher, student,
         [
-            new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(), Adapters = new FeatureAdapters([8, 8], [16, 16]) }),
-            new RoiHeadKdTerm(new() { Heads = heads }),
+            new FeatureTerm(new() { Name = "neck", TeacherPath = "neck", StudentPath = "neck", Loss = new DecoupledFeatureTermLoss(), StudentChannels = [8, 8], TeacherChannels = [16, 16] }),
+            new ProposalKdTerm(heads),
         ]));
 
         terms.Should().Equal(preset);

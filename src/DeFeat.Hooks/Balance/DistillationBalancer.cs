@@ -7,18 +7,18 @@ namespace DeFeat.Hooks.Balance;
 
 /// <summary>
 /// Automatic balance of distillation against detection: scales each term's losses (per level by default) so that their
-/// gradient at the student's features stays at most <see cref="KdBalancerOptions.TargetRatio"/> (ρ) times the detector's
+/// gradient at the student's features stays at most <see cref="DistillationBalancerOptions.TargetRatio"/> (ρ) times the detector's
 /// own loss's gradient there. Add its result, not <see cref="DistillationLosses.Total"/>, to the detector's loss.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Every <see cref="KdBalancerOptions.Interval"/> steps (and at the first) it measures, per term t and level l,
+/// Every <see cref="DistillationBalancerOptions.Interval"/> steps (and at the first) it measures, per term t and level l,
 /// g_kd = ‖∂L_t/∂x_l‖ and g_task = ‖∂L_task/∂x_l‖ at the term's student tensors x_l
 /// (<see cref="DistillationLosses.StudentInputs"/>), keeps running averages of both, and sets
 /// s_t,l = min(MaximumScale, ρ·ḡ_task / ḡ_kd). Its result is Σ_t Σ_l s_t,l·L_t,l (<see cref="DistillationLosses.LevelTotals"/>;
-/// with <see cref="KdBalancerOptions.PerLevel"/> off, or for a term without level shares, one scale per term over the
+/// with <see cref="DistillationBalancerOptions.PerLevel"/> off, or for a term without level shares, one scale per term over the
 /// norm of all its levels). A scale multiplies every part of the term at that level, so the paper's object/background
-/// ratio (λ_obj : λ_bg) is kept, unless <see cref="KdBalancerOptions.Parts"/> names the parts to scale (e.g. only the
+/// ratio (λ_obj : λ_bg) is kept, unless <see cref="DistillationBalancerOptions.Parts"/> names the parts to scale (e.g. only the
 /// background; the others then act at their own weights and are added unscaled). Where the task loss does not reach the term's student tensors (e.g. an RoI head re-run on
 /// the teacher's proposals outside the detection loss) the scale stays MaximumScale.
 /// </para>
@@ -29,7 +29,7 @@ namespace DeFeat.Hooks.Balance;
 /// with the distiller so that a resumed run continues with the same scales.
 /// </para>
 /// </remarks>
-public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
+public sealed class DistillationBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
 {
     private readonly (string Term, int Levels)[] terms;
     private readonly Tensor step;
@@ -43,7 +43,7 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
     /// <summary>The argument a failed load names while load(location) runs through load(reader); null otherwise.</summary>
     private string? loadingFrom;
 
-    /// <summary>Creates a balancer for the terms of one distiller, every scale at <see cref="KdBalancerOptions.MaximumScale"/>.</summary>
+    /// <summary>Creates a balancer for the terms of one distiller, every scale at <see cref="DistillationBalancerOptions.MaximumScale"/>.</summary>
     /// <param name="levelsByTerm">
     /// Each term's name (<c>distiller.Terms</c>) and the number of student tensors it reads: a neck term its FPN levels (e.g.
     /// 5), a backbone term its stages, the RoI-head term 1. At least one term; counts ≥ 1.
@@ -51,13 +51,13 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
     /// <param name="options">Target ratio, interval, smoothing, per-level or per-term, largest scale; null = the defaults.</param>
     /// <exception cref="ArgumentNullException"><paramref name="levelsByTerm"/> or a name in it is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="levelsByTerm"/> is empty or a count is below 1.</exception>
-    public KdBalancer(IReadOnlyDictionary<string, int> levelsByTerm, KdBalancerOptions? options = null)
-        : base(nameof(KdBalancer))
+    public DistillationBalancer(IReadOnlyDictionary<string, int> levelsByTerm, DistillationBalancerOptions? options = null)
+        : base(nameof(DistillationBalancer))
     {
         Guard.NotNull(levelsByTerm, nameof(levelsByTerm));
         Guard.NotEmpty(levelsByTerm.Keys.ToArray(), nameof(levelsByTerm));
         terms = [.. levelsByTerm.Select(pair => (pair.Key, (int)Guard.Positive(pair.Value, $"{nameof(levelsByTerm)}[{pair.Key}]")))];
-        Options = options ?? new KdBalancerOptions();
+        Options = options ?? new DistillationBalancerOptions();
         var entries = terms.Sum(term => Options.PerLevel ? term.Levels : 1);
         step = torch.zeros([], ScalarType.Int64);
         measurements = torch.zeros([], ScalarType.Int64);
@@ -72,8 +72,8 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
         register_buffer("task_norms", taskNorms);
     }
 
-    /// <summary>The settings it was created with.</summary>
-    public KdBalancerOptions Options { get; }
+    /// <summary>The options it was created with.</summary>
+    public DistillationBalancerOptions Options { get; }
 
     /// <summary>What each entry of <see cref="Scales"/> scales: (term, level), level −1 for a whole term.</summary>
     public IReadOnlyList<(string Term, int Level)> Entries
@@ -90,7 +90,7 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
 
     /// <summary>
     /// The step's distillation loss to add to the detector's loss, Σ s·L over the entries (plus the parts that
-    /// <see cref="KdBalancerOptions.Parts"/> leaves unscaled), after updating the scales when this step is a measurement step.
+    /// <see cref="DistillationBalancerOptions.Parts"/> leaves unscaled), after updating the scales when this step is a measurement step.
     /// </summary>
     /// <param name="losses">The step's distillation losses (the distiller's result), before the step's backward.</param>
     /// <param name="taskLoss">The detector's own loss of the same step, a 0-D tensor, before the step's backward.</param>
@@ -98,7 +98,7 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">
     /// <paramref name="taskLoss"/> is not 0-D, <paramref name="losses"/> has other terms or other level counts than
-    /// the balancer was made for, or <see cref="KdBalancerOptions.Parts"/> names a part no term has; the message names them.
+    /// the balancer was made for, or <see cref="DistillationBalancerOptions.Parts"/> names a part no term has; the message names them.
     /// </exception>
     /// <exception cref="ObjectDisposedException">
     /// A tensor of <paramref name="losses"/> or <paramref name="taskLoss"/> was disposed (kept past its step's dispose
@@ -253,9 +253,9 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
     }
 
     /// <summary>
-    /// By term, the names of the parts the balancer scales (<see cref="KdBalancerOptions.Parts"/>; every part when null).
+    /// By term, the names of the parts the balancer scales (<see cref="DistillationBalancerOptions.Parts"/>; every part when null).
     /// </summary>
-    /// <exception cref="ArgumentException">A name of <see cref="KdBalancerOptions.Parts"/> is a part of no term.</exception>
+    /// <exception cref="ArgumentException">A name of <see cref="DistillationBalancerOptions.Parts"/> is a part of no term.</exception>
     private Dictionary<string, string[]> BalancedParts(DistillationLosses losses)
     {
         var result = terms.ToDictionary(
@@ -265,7 +265,7 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
         if (unknown.Length > 0)
         {
             throw new ArgumentException(
-                $"options.{nameof(KdBalancerOptions.Parts)} names {string.Join(", ", unknown.Select(part => $"'{part}'"))}, which no term has; "
+                $"options.{nameof(DistillationBalancerOptions.Parts)} names {string.Join(", ", unknown.Select(part => $"'{part}'"))}, which no term has; "
                 + $"this step's parts are {string.Join(", ", losses.Parts.Select(part => part.Name))} (name a part by what follows the term's name, e.g. \"background\").",
                 nameof(losses));
         }
@@ -294,7 +294,7 @@ public sealed class KdBalancer : nn.Module<DistillationLosses, Tensor, Tensor>
             return losses.LevelTotals[term].Count == levels ? [.. losses.LevelTotals[term]] : null;
         }
 
-        var shares = parts.Select(part => losses.Levels.Where(level => level.Name.StartsWith(part + "[", StringComparison.Ordinal)).Select(level => level.Value).ToArray()).ToArray();
+        var shares = parts.Select(part => losses.LevelsByPart[part].Select(level => level.Value).ToArray()).ToArray();
         if (shares.Any(partShares => partShares.Length != levels))
         {
             return null;

@@ -1,4 +1,4 @@
-namespace DeFeat.Hooks.Distillation;
+namespace DeFeat.Hooks.Terms;
 
 /// <summary>The size of the (resized, padded) input image batch the detectors see, in pixels.</summary>
 /// <param name="Height">Image height in pixels (&gt; 0).</param>

@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Schedules;
 using FasterRcnnDistillation.Model;
 
@@ -7,7 +8,7 @@ namespace FasterRcnnDistillation.Distillation;
 /// What the distilled student imitates: the neck loss weights λ_obj / λ_bg (VOC config 3 / 12 by default) and the
 /// optional decoupled proposal KD (β_obj = β_bg = 2, T = 1), and the canonical size of the object masks' level rule.
 /// </summary>
-public sealed record DistillationSettings
+public sealed record DistillationOptions
 {
     public double NeckObjectWeight { get; init; } = 3;
 
@@ -23,10 +24,10 @@ public sealed record DistillationSettings
     public double ProposalBackgroundWeight { get; init; } = 2;
 
     /// <summary>The KD weight over training (every term); null = constant.</summary>
-    public KdWeightSchedule? Schedule { get; init; }
+    public WeightSchedule? Schedule { get; init; }
 
     /// <summary>
-    /// ρ of a <c>KdBalancer</c> (each term's gradient at the student's features held at most ρ times the detection
+    /// ρ of a <c>DistillationBalancer</c> (each term's gradient at the student's features held at most ρ times the detection
     /// loss's); null = no balancer, the terms act at their λ.
     /// </summary>
     public double? BalanceRatio { get; init; }

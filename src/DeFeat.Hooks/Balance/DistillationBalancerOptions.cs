@@ -2,8 +2,8 @@ using DeFeat.Losses;
 
 namespace DeFeat.Hooks.Balance;
 
-/// <summary>Settings of a <see cref="KdBalancer"/>.</summary>
-public sealed record KdBalancerOptions
+/// <summary>Options of a <see cref="DistillationBalancer"/>.</summary>
+public sealed record DistillationBalancerOptions
 {
     /// <summary>
     /// ρ: the distillation gradient the balancer aims at, as a multiple of the task loss's gradient at the same student

@@ -1,11 +1,11 @@
 namespace DeFeat.Hooks.Schedules;
 
 /// <summary>
-/// A knowledge-distillation weight as a function of the training step: the distiller multiplies every loss term by
+/// A distillation weight as a function of the training step: the distiller multiplies every part of a term by
 /// <see cref="WeightAt"/> of its current step. Steps count from 0; what a step is (an iteration or an epoch) is the
 /// caller's choice, as long as the schedule's lengths use the same unit.
 /// </summary>
-public abstract class KdWeightSchedule
+public abstract class WeightSchedule
 {
     /// <summary>The weight at <paramref name="step"/>.</summary>
     /// <param name="step">The step, ≥ 0.</param>
@@ -19,8 +19,8 @@ public abstract class KdWeightSchedule
         return double.IsFinite(weight) && weight >= 0
             ? weight
             : throw new InvalidOperationException(
-                $"{GetType().Name} computed the KD weight {weight} at step {step}; a KD weight must be a finite number >= 0. "
-                + "Fix its Compute override (or its settings).");
+                $"{GetType().Name} computed the distillation weight {weight} at step {step}; a distillation weight must be a finite number >= 0. "
+                + "Fix its Compute override (or its options).");
     }
 
     /// <summary>The weight at a validated step ≥ 0.</summary>

@@ -1,3 +1,4 @@
+using DeFeat.Hooks.Terms;
 using DeFeat.Hooks.Distillation;
 using DeFeat.Hooks.Interception;
 using DeFeat.Hooks.RoiHeads;
@@ -13,7 +14,7 @@ using static TorchSharp.torch;
 
 namespace DeFeat.Hooks.Tests.Distillation;
 
-public class DeFeatDistillerTests
+public class DeFeatRecipeTests
 {
     private static readonly ImageSize Size = new(16, 16);
 
@@ -23,16 +24,16 @@ public class DeFeatDistillerTests
         torch.zeros(0, 4),
     ];
 
-    private static DeFeatDistillerOptions TwoStageOptions(TapMode mode, ProposalSampling sampling) => new()
+    private static DistillerOptions Taps(TapMode mode) => new() { TeacherTapMode = mode, StudentTapMode = mode };
+
+    private static DeFeatRecipeOptions TwoStageOptions(ProposalSampling sampling) => new()
     {
         TeacherNeckPath = "neck",
         StudentNeckPath = "neck",
-        TeacherTapMode = mode,
-        StudentTapMode = mode,
         StudentChannels = [8, 8],
         TeacherChannels = [16, 16],
         Schedule = new LinearDecaySchedule(10),
-        RoiHeads = new()
+        ProposalKd = new()
         {
             TeacherHeadPath = "roi_head",
             StudentHeadPath = "roi_head",
@@ -50,7 +51,8 @@ public class DeFeatDistillerTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new TwoStageToy(8, seed: 1, style);
         using var student = new TwoStageToy(4, seed: 2, style);
-        using var distiller = new DeFeatDistiller(teacher, student, TwoStageOptions(mode, sampling)) { Step = 3 };
+        using var distiller = DeFeatRecipe.Create(teacher, student, TwoStageOptions(sampling), Taps(mode));
+        distiller.Step = 3;
         var images = torch.randn(2, 3, 16, 16);
         var gtBoxes = GtBoxes();
 
@@ -69,7 +71,7 @@ public class DeFeatDistillerTests
 
         // By hand: masks at the neck sizes 8×8 and 4×4 with strides 16/8 = 2 and 16/4 = 4, then the two loss modules.
         var masks = new DeFeatMaskBuilder().Build(gtBoxes, [new FeatureMapSize(8, 8), new FeatureMapSize(4, 4)], [2.0, 4.0]);
-        var neck = new DecoupledFeatureLoss(adapters: distiller.Adapters).call(student.Neck.LastOutput, teacher.Neck.LastOutput, masks);
+        var neck = new DecoupledFeatureLoss(adapters: ((FeatureTerm)distiller.Terms[0]).Adapters).call(student.Neck.LastOutput, teacher.Neck.LastOutput, masks);
         var sampler = sampling == ProposalSampling.Teacher ? teacher : student;
         var proposal = new DecoupledProposalKdLoss().call(student.RoiHead.LastLogits!, teacher.RoiHead.LastLogits!, sampler.RoiHead.LastLabels!);
         const double weight = 0.7; // linear decay 1 − 3/10
@@ -94,15 +96,13 @@ public class DeFeatDistillerTests
         using var scope = torch.NewDisposeScope();
         using var teacher = new OneStageToy(4, style);
         using var student = new OneStageToy(4, style);
-        using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+        using var distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",
-            TeacherTapMode = mode,
-            StudentTapMode = mode,
             FeatureLoss = DecoupledFeatureLossOptions.Voc,
             Strides = [2.0, 4.0],
-        });
+        }, Taps(mode));
         var images = torch.randn(2, 3, 16, 16);
         var gtBoxes = GtBoxes();
 
@@ -115,7 +115,7 @@ public class DeFeatDistillerTests
         var masks = new DeFeatMaskBuilder().Build(gtBoxes, [new FeatureMapSize(8, 8), new FeatureMapSize(4, 4)], [2.0, 4.0]);
         var neck = new DecoupledFeatureLoss(DecoupledFeatureLossOptions.Voc).call([s1, s2], [t1, t2], masks);
 
-        distiller.Adapters.Should().BeNull();
+        ((FeatureTerm)distiller.Terms[0]).Adapters.Should().BeNull();
         distiller.parameters().Should().BeEmpty();
         kd.Weights.Should().Equal(new Dictionary<string, double> { ["neck"] = 1.0 });
         Value(kd["neck_object"]).Should().BeApproximately(Value(neck.Object), 1e-6);
@@ -127,12 +127,41 @@ public class DeFeatDistillerTests
     }
 
     [Fact]
+    public void The_image_size_is_needed_only_where_strides_are_derived_from_it()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var teacher = new OneStageToy(4);
+        using var student = new OneStageToy(4);
+        using var derived = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" });
+        var images = torch.randn(2, 3, 16, 16);
+        derived.Teacher.Run(() => teacher.call(images));
+        student.call(images);
+
+        var withoutSize = () => derived.call(GtBoxes());
+
+        withoutSize.Should().Throw<ArgumentException>().WithParameterName("imageSize").WithMessage("imageSize is missing, but the term 'neck' needs it*Strides*");
+        derived.Step.Should().Be(0);
+        derived.Dispose();
+
+        using var given = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck", Strides = [2.0, 4.0] });
+        given.Teacher.Run(() => teacher.call(images));
+        student.call(images);
+        var kd = given.call(GtBoxes());
+        var masks = new DeFeatMaskBuilder().Build(GtBoxes(), [new FeatureMapSize(8, 8), new FeatureMapSize(4, 4)], [2.0, 4.0]);
+        var ((t1, t2), (s1, s2)) = (teacher.Neck.LastOutput, student.Neck.LastOutput);
+        var neck = new DecoupledFeatureLoss().call([s1, s2], [t1, t2], masks);
+
+        Value(kd["neck_object"]).Should().BeApproximately(Value(neck.Object), 1e-6);
+        Value(kd["neck_background"]).Should().BeApproximately(Value(neck.Background), 1e-6);
+    }
+
+    [Fact]
     public void Gradients_reach_the_student_and_the_adapters_but_not_the_teacher()
     {
         using var scope = torch.NewDisposeScope();
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
-        using var distiller = new DeFeatDistiller(teacher, student, TwoStageOptions(TapMode.Hook, ProposalSampling.Teacher));
+        using var distiller = DeFeatRecipe.Create(teacher, student, TwoStageOptions(ProposalSampling.Teacher), Taps(TapMode.Hook));
         var images = torch.randn(2, 3, 16, 16);
 
         distiller.Teacher.Run(() => teacher.call(images));
@@ -158,13 +187,11 @@ public class DeFeatDistillerTests
         };
         foreach (var (teacher, student) in models)
         {
-            using var distiller = new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+            using var distiller = DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
             {
                 TeacherNeckPath = "neck",
                 StudentNeckPath = "neck",
-                TeacherTapMode = TapMode.Hook,
-                StudentTapMode = TapMode.Hook,
-            });
+            }, Taps(TapMode.Hook));
             var images = torch.randn(2, 3, 16, 16);
             distiller.Teacher.Run(() => teacher.call(images));
             student.call(images);
@@ -186,8 +213,8 @@ public class DeFeatDistillerTests
         using var oneStageStudent = new OneStageToy(4);
         var (teacherNeck, studentNeck) = (teacher.NeckField, student.NeckField);
 
-        new DeFeatDistiller(teacher, student, TwoStageOptions(TapMode.Wrapper, ProposalSampling.Teacher)).Dispose();
-        new DeFeatDistiller(oneStageTeacher, oneStageStudent, new DeFeatDistillerOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" }).Dispose();
+        DeFeatRecipe.Create(teacher, student, TwoStageOptions(ProposalSampling.Teacher), Taps(TapMode.Wrapper)).Dispose();
+        DeFeatRecipe.Create(oneStageTeacher, oneStageStudent, new DeFeatRecipeOptions { TeacherNeckPath = "neck", StudentNeckPath = "neck" }).Dispose();
 
         ReferenceEquals(teacher.NeckField, teacherNeck).Should().BeTrue();
         ReferenceEquals(student.NeckField, studentNeck).Should().BeTrue();
@@ -201,11 +228,11 @@ public class DeFeatDistillerTests
         using var teacher = new TwoStageToy(8, seed: 1);
         using var student = new TwoStageToy(4, seed: 2);
 
-        var badPath = () => new DeFeatDistiller(teacher, student, TwoStageOptions(TapMode.Hook, ProposalSampling.Teacher) with
+        var badPath = () => DeFeatRecipe.Create(teacher, student, TwoStageOptions(ProposalSampling.Teacher) with
         {
-            RoiHeads = TwoStageOptions(TapMode.Hook, ProposalSampling.Teacher).RoiHeads! with { StudentHeadPath = "roi_heads" },
-        });
-        var oneChannelList = () => new DeFeatDistiller(teacher, student, new DeFeatDistillerOptions
+            ProposalKd = TwoStageOptions(ProposalSampling.Teacher).ProposalKd! with { StudentHeadPath = "roi_heads" },
+        }, Taps(TapMode.Hook));
+        var oneChannelList = () => DeFeatRecipe.Create(teacher, student, new DeFeatRecipeOptions
         {
             TeacherNeckPath = "neck",
             StudentNeckPath = "neck",

@@ -9,11 +9,11 @@ namespace DeFeat.Hooks.Tests.Balance;
 /// loss Σ a_l·S_l (gradient a_l). Level 0: S = [1 2; 3 4] (‖S‖ = √30, L = 15), ‖a‖ = 3. Level 1: S = 1 (‖S‖ = 2, L = 2),
 /// ‖a‖ = 1. Target ρ = 0.5: s_0 = 0.5·3/√30, s_1 = 0.5·1/2 = 0.25.
 /// </summary>
-public class KdBalancerTests
+public class DistillationBalancerTests
 {
     private static readonly Dictionary<string, int> NeckWithTwoLevels = new() { ["neck"] = 2 };
 
-    private static readonly KdBalancerOptions HandCase = new() { TargetRatio = 0.5, Interval = 2, Smoothing = 0.5 };
+    private static readonly DistillationBalancerOptions HandCase = new() { TargetRatio = 0.5, Interval = 2, Smoothing = 0.5 };
 
     private static Tensor[] Teacher() => [torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)];
 
@@ -29,7 +29,7 @@ public class KdBalancerTests
     {
         using var scope = torch.NewDisposeScope();
         using var toy = new BalanceToy();
-        using var balancer = new KdBalancer(NeckWithTwoLevels, HandCase);
+        using var balancer = new DistillationBalancer(NeckWithTwoLevels, HandCase);
         var student = Student();
 
         var loss = balancer.call(toy.Step(Teacher(), student), Task(student));
@@ -48,7 +48,7 @@ public class KdBalancerTests
     {
         using var scope = torch.NewDisposeScope();
         using var toy = new BalanceToy();
-        using var balancer = new KdBalancer(NeckWithTwoLevels, HandCase);
+        using var balancer = new DistillationBalancer(NeckWithTwoLevels, HandCase);
         var first = Student();
         balancer.call(toy.Step(Teacher(), first), Task(first));
         var scalesAfterFirst = Values(balancer.Scales);
@@ -70,8 +70,8 @@ public class KdBalancerTests
     {
         using var scope = torch.NewDisposeScope();
         using var toy = new BalanceToy();
-        using var generous = new KdBalancer(NeckWithTwoLevels, HandCase with { TargetRatio = 100 });
-        using var perTerm = new KdBalancer(NeckWithTwoLevels, HandCase with { PerLevel = false });
+        using var generous = new DistillationBalancer(NeckWithTwoLevels, HandCase with { TargetRatio = 100 });
+        using var perTerm = new DistillationBalancer(NeckWithTwoLevels, HandCase with { PerLevel = false });
         var student = Student();
         var losses = toy.Step(Teacher(), student);
         var task = Task(student);
@@ -90,7 +90,7 @@ public class KdBalancerTests
     {
         using var scope = torch.NewDisposeScope();
         using var toy = new BalanceToy(linearPart: true);
-        using var balancer = new KdBalancer(NeckWithTwoLevels, HandCase with { Parts = ["sq"] });
+        using var balancer = new DistillationBalancer(NeckWithTwoLevels, HandCase with { Parts = ["sq"] });
         var student = Student();
 
         var loss = balancer.call(toy.Step(Teacher(), student), Task(student));
@@ -110,15 +110,15 @@ public class KdBalancerTests
     {
         using var scope = torch.NewDisposeScope();
         using var toy = new BalanceToy(linearPart: true);
-        using var balancer = new KdBalancer(NeckWithTwoLevels, HandCase with { Parts = ["background"] });
+        using var balancer = new DistillationBalancer(NeckWithTwoLevels, HandCase with { Parts = ["background"] });
         var student = Student();
 
         var call = () => balancer.call(toy.Step(Teacher(), student), Task(student));
 
         call.Should().Throw<ArgumentException>().WithMessage("options.Parts names 'background', which no term has; this step's parts are neck_sq, neck_lin*");
-        var empty = () => new KdBalancerOptions { Parts = [] };
+        var empty = () => new DistillationBalancerOptions { Parts = [] };
         empty.Should().Throw<ArgumentException>().WithParameterName("Parts");
-        var blank = () => new KdBalancerOptions { Parts = ["background", ""] };
+        var blank = () => new DistillationBalancerOptions { Parts = ["background", ""] };
         blank.Should().Throw<ArgumentException>().WithParameterName("Parts[1]");
     }
 
@@ -127,14 +127,14 @@ public class KdBalancerTests
     {
         using var scope = torch.NewDisposeScope();
         using var toy = new BalanceToy();
-        using var original = new KdBalancer(NeckWithTwoLevels, HandCase);
+        using var original = new DistillationBalancer(NeckWithTwoLevels, HandCase);
         for (var i = 0; i < 3; i++)
         {
             var s = Student(i + 1);
             original.call(toy.Step(Teacher(), s), Task(s));
         }
 
-        using var resumed = new KdBalancer(NeckWithTwoLevels, HandCase);
+        using var resumed = new DistillationBalancer(NeckWithTwoLevels, HandCase);
         var path = Path.Combine(Path.GetTempPath(), $"kd-balancer-{Guid.NewGuid():N}.bin");
         try
         {
@@ -159,8 +159,8 @@ public class KdBalancerTests
     public void A_state_of_other_terms_or_a_negative_step_is_refused_naming_it()
     {
         using var scope = torch.NewDisposeScope();
-        using var balancer = new KdBalancer(NeckWithTwoLevels, HandCase);
-        using var other = new KdBalancer(new Dictionary<string, int> { ["neck"] = 5 }, HandCase);
+        using var balancer = new DistillationBalancer(NeckWithTwoLevels, HandCase);
+        using var other = new DistillationBalancer(new Dictionary<string, int> { ["neck"] = 5 }, HandCase);
 
         FluentActions.Invoking(() => balancer.load_state_dict(other.state_dict()))
             .Should().Throw<ArgumentException>().WithMessage("*'scales' has shape [5]*this balancer's [2]*neck[0], neck[1]*");
@@ -188,21 +188,21 @@ public class KdBalancerTests
     public void Bad_settings_and_losses_of_another_distiller_are_named()
     {
         using var scope = torch.NewDisposeScope();
-        FluentActions.Invoking(() => new KdBalancer(new Dictionary<string, int>())).Should().Throw<ArgumentException>().WithParameterName("levelsByTerm");
-        FluentActions.Invoking(() => new KdBalancer(new Dictionary<string, int> { ["neck"] = 0 }))
+        FluentActions.Invoking(() => new DistillationBalancer(new Dictionary<string, int>())).Should().Throw<ArgumentException>().WithParameterName("levelsByTerm");
+        FluentActions.Invoking(() => new DistillationBalancer(new Dictionary<string, int> { ["neck"] = 0 }))
             .Should().Throw<ArgumentOutOfRangeException>().WithParameterName("levelsByTerm[neck]");
-        FluentActions.Invoking(() => new KdBalancerOptions { TargetRatio = 0 }).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("TargetRatio");
-        FluentActions.Invoking(() => new KdBalancerOptions { Interval = 0 }).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("Interval");
-        FluentActions.Invoking(() => new KdBalancerOptions { Smoothing = 1 }).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("Smoothing");
-        FluentActions.Invoking(() => new KdBalancerOptions { MaximumScale = double.NaN }).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("MaximumScale");
+        FluentActions.Invoking(() => new DistillationBalancerOptions { TargetRatio = 0 }).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("TargetRatio");
+        FluentActions.Invoking(() => new DistillationBalancerOptions { Interval = 0 }).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("Interval");
+        FluentActions.Invoking(() => new DistillationBalancerOptions { Smoothing = 1 }).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("Smoothing");
+        FluentActions.Invoking(() => new DistillationBalancerOptions { MaximumScale = double.NaN }).Should().Throw<ArgumentOutOfRangeException>().WithParameterName("MaximumScale");
 
         using var toy = new BalanceToy();
         var student = Student();
         var losses = toy.Step(Teacher(), student);
-        using var forOtherTerms = new KdBalancer(new Dictionary<string, int> { ["backbone"] = 2 });
+        using var forOtherTerms = new DistillationBalancer(new Dictionary<string, int> { ["backbone"] = 2 });
         FluentActions.Invoking(() => forOtherTerms.call(losses, Task(student)))
             .Should().Throw<ArgumentException>().WithParameterName("losses").WithMessage("*neck*made for backbone*");
-        using var forOtherLevels = new KdBalancer(new Dictionary<string, int> { ["neck"] = 3 });
+        using var forOtherLevels = new DistillationBalancer(new Dictionary<string, int> { ["neck"] = 3 });
         FluentActions.Invoking(() => forOtherLevels.call(losses, Task(student)))
             .Should().Throw<ArgumentException>().WithParameterName("losses").WithMessage("*'neck' read 2 student tensor(s)*made for 3*");
     }

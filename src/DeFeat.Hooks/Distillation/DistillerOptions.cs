@@ -2,8 +2,8 @@ using DeFeat.Hooks.Interception;
 
 namespace DeFeat.Hooks.Distillation;
 
-/// <summary>How a <see cref="DeFeatDistiller"/> built from terms taps the two models and checks its losses.</summary>
-public sealed record DistillerSettings
+/// <summary>How a <see cref="Distiller"/> taps the two models and checks its losses.</summary>
+public sealed record DistillerOptions
 {
     /// <summary>How the teacher's submodules are tapped; <see cref="TapMode.Auto"/> (default) picks what the model allows.</summary>
     public TapMode TeacherTapMode { get; init; } = TapMode.Auto;

@@ -1,6 +1,6 @@
 using DeFeat.Losses.Masks;
 
-namespace DeFeat.Hooks.Distillation;
+namespace DeFeat.Hooks.Terms;
 
 /// <summary>
 /// Cross-checks the <see cref="ImageSize"/> a caller passes against the feature-map sizes the necks produced, so that
@@ -12,13 +12,13 @@ internal static class ImageSizeCheck
     /// <summary>
     /// Without explicit strides, each level's height and width must give the same stride (H / H_l and W / W_l, within
     /// the rounding of an unpadded input: a relative gap of 1/H_l + 1/W_l). With strides, each level's size must be
-    /// the image size divided by its stride, rounded either way.
+    /// the image size divided by its stride, rounded either way. Without an image size only the strides' count is checked.
     /// </summary>
     /// <exception cref="ArgumentException">
     /// The image size does not fit the features, or the strides (the option <c>options.Strides</c> of every term and of
     /// the preset) are not one per recorded level.
     /// </exception>
-    public static void ThrowIfInconsistent(ImageSize imageSize, IReadOnlyList<FeatureMapSize> sizes, IReadOnlyList<double>? strides)
+    public static void ThrowIfInconsistent(ImageSize? given, IReadOnlyList<FeatureMapSize> sizes, IReadOnlyList<double>? strides)
     {
         if (strides is not null && strides.Count != sizes.Count)
         {
@@ -26,6 +26,11 @@ internal static class ImageSizeCheck
                 $"options.Strides has {strides.Count} stride(s), but the tapped module returned {sizes.Count} level(s) this step "
                 + $"({string.Join(", ", sizes.Select(size => $"{size.Height}×{size.Width}"))} cells); give one stride per level.",
                 "options.Strides");
+        }
+
+        if (given is not { } imageSize)
+        {
+            return;
         }
 
         for (var level = 0; level < sizes.Count; level++)
