@@ -7,11 +7,27 @@ namespace DeFeat.Hooks.Interception;
 
 /// <summary>
 /// A submodule found by its dotted path (as <c>named_modules()</c> names it), with its parent and, when the parent is
-/// not the root, the parent's own parent (whose code reads the items of a ModuleList / ModuleDict parent).
+/// not the root, the parent's own parent (whose code reads the items of a ModuleList / ModuleDict parent). A class,
+/// not a record: it holds modules, which have identity, not value.
 /// </summary>
-internal sealed record ModulePath(string Path, nn.Module Module, nn.Module Parent, string ChildName, nn.Module? GrandParent)
+internal sealed class ModulePath(string path, nn.Module module, nn.Module parent, string childName, nn.Module? grandParent)
 {
     private const int SuggestionCount = 5;
+
+    /// <summary>The dotted path, as given.</summary>
+    public string Path { get; } = path;
+
+    /// <summary>The submodule at <see cref="Path"/>.</summary>
+    public nn.Module Module { get; } = module;
+
+    /// <summary>The module that holds <see cref="Module"/> as its child <see cref="ChildName"/>.</summary>
+    public nn.Module Parent { get; } = parent;
+
+    /// <summary>The last segment of <see cref="Path"/>: the child's name in <see cref="Parent"/>.</summary>
+    public string ChildName { get; } = childName;
+
+    /// <summary>The parent's own parent, or null when the parent is the root.</summary>
+    public nn.Module? GrandParent { get; } = grandParent;
 
     /// <summary>Finds the submodule at <paramref name="path"/> under <paramref name="root"/>.</summary>
     /// <exception cref="ArgumentException">
