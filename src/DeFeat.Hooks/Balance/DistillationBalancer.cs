@@ -190,18 +190,7 @@ public sealed class DistillationBalancer : nn.Module<DistillationLosses, Tensor,
     /// <inheritdoc />
     /// <exception cref="ArgumentException">The state does not fit this balancer, or holds a negative step; the balancer is left as it was.</exception>
     public override nn.Module load(string location, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
-    {
-        // TorchSharp's load(location) opens the file and calls load(reader), which checks the state: it names this argument.
-        loadingFrom = nameof(location);
-        try
-        {
-            return base.load(location, strict, skip, loadedParameters);
-        }
-        finally
-        {
-            loadingFrom = null;
-        }
-    }
+        => SavedState.LoadNaming(name => loadingFrom = name, nameof(location), () => base.load(location, strict, skip, loadedParameters));
 
     /// <summary>Loads through <paramref name="load"/>; on a state that does not fit, restores the previous one and says why.</summary>
     private nn.Module LoadChecked(Func<nn.Module> load, string argument)

@@ -292,18 +292,7 @@ public sealed class Distiller : nn.Module<IReadOnlyList<Tensor>, ImageSize?, Dis
     /// the message names <paramref name="location"/> and the distiller is left as it was.
     /// </exception>
     public override nn.Module load(string location, bool strict = true, IList<string>? skip = null, Dictionary<string, bool>? loadedParameters = null)
-    {
-        // TorchSharp's load(location) opens the file and calls load(reader), which checks the step: it names this argument.
-        loadingFrom = nameof(location);
-        try
-        {
-            return base.load(location, strict, skip, loadedParameters);
-        }
-        finally
-        {
-            loadingFrom = null;
-        }
-    }
+        => SavedState.LoadNaming(name => loadingFrom = name, nameof(location), () => base.load(location, strict, skip, loadedParameters));
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

@@ -42,4 +42,22 @@ internal static class SavedState
                 error);
         }
     }
+
+    /// <summary>
+    /// Runs TorchSharp's <c>load(location)</c> (which opens the file and calls <c>load(reader)</c>) with
+    /// <paramref name="setArgument"/> telling the checking <c>load(reader)</c> override to name
+    /// <paramref name="argument"/> instead of its reader in a message, and clears that name afterwards.
+    /// </summary>
+    public static nn.Module LoadNaming(Action<string?> setArgument, string argument, Func<nn.Module> load)
+    {
+        setArgument(argument);
+        try
+        {
+            return load();
+        }
+        finally
+        {
+            setArgument(null);
+        }
+    }
 }
