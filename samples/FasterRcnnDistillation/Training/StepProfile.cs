@@ -32,7 +32,21 @@ public static class StepProfile
     private const string NestedSeparator = " › ";
 
     /// <summary>Whether profiling is on (<c>FRCNN_STEP_PROFILE=1</c>).</summary>
-    public static bool Enabled { get; } = Environment.GetEnvironmentVariable("FRCNN_STEP_PROFILE") == "1";
+    public static bool Enabled { get; internal set; } = Environment.GetEnvironmentVariable("FRCNN_STEP_PROFILE") == "1";
+
+    /// <summary>The clock, in <see cref="Stopwatch"/> ticks (replaceable by tests).</summary>
+    internal static Func<long> Clock { get; set; } = Stopwatch.GetTimestamp;
+
+    /// <summary>Forgets every recorded step and phase (for tests).</summary>
+    internal static void Reset()
+    {
+        Current.Clear();
+        Order.Clear();
+        Steps.Clear();
+        Open.Clear();
+        Excluded.Clear();
+        References.Clear();
+    }
 
     /// <summary>
     /// Times the code up to the returned value's disposal as part of <paramref name="phase"/> (summed within a step). A
@@ -129,7 +143,7 @@ public static class StepProfile
         {
             this.name = name;
             this.kind = kind;
-            start = name is null ? 0 : Stopwatch.GetTimestamp();
+            start = name is null ? 0 : Clock();
             if (name is not null && kind != PhaseKind.Step)
             {
                 Open.Push((name, kind));
@@ -143,7 +157,7 @@ public static class StepProfile
                 return;
             }
 
-            double milliseconds = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            double milliseconds = (Clock() - start) * 1000.0 / Stopwatch.Frequency;
             if (kind != PhaseKind.Step)
             {
                 Open.Pop();
@@ -165,7 +179,6 @@ public static class StepProfile
             }
 
             bool closesStep = kind == PhaseKind.Step;
-
             if (!Current.TryAdd(name, milliseconds))
             {
                 Current[name] += milliseconds;
