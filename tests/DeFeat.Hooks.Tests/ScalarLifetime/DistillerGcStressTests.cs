@@ -40,6 +40,7 @@ public sealed class DistillerGcStressTests(ITestOutputHelper output)
         // The README's advice for one's own loop: a Scalar kept alive across the call instead of the `+` operator.
         using var one = 1.ToScalar();
         using var stress = new GcStress();
+        var nonFiniteSteps = 0;
         var result = stress.Run(_ =>
         {
             using var scope = NewDisposeScope();
@@ -56,10 +57,15 @@ public sealed class DistillerGcStressTests(ITestOutputHelper output)
             using (stress.Paused())
             {
                 optimizer.step();
+                if (!detectionLoss.isfinite().item<bool>() || !kd.Total.isfinite().item<bool>())
+                {
+                    nonFiniteSteps++;
+                }
             }
         });
 
         result.ShouldHaveNoFailures(output);
+        nonFiniteSteps.Should().Be(0, "every step's detection and distillation losses must be finite");
         distiller.Step.Should().Be(result.Iterations);
     }
 }
